@@ -1,0 +1,12 @@
+//! livego: a live streaming server (RTMP ingest; RTMP, HTTP-FLV and HLS playback) built
+//! thread-per-core on glommio. See README.md for the architecture and DESIGN notes.
+
+pub mod amf;
+pub mod api;
+pub mod codec;
+pub mod config;
+pub mod crypto;
+pub mod flv;
+pub mod rtmp;
+pub mod server;
+pub mod stream;
