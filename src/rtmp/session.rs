@@ -1,1 +1,371 @@
-//! TODO
+//! The server side of the NetConnection/NetStream command exchange (Adobe RTMP spec §7.2),
+//! sans-IO: messages in, events for the driver and reply bytes out.
+//!
+//! It answers what real clients (ffmpeg, OBS/librtmp, Flash-lineage encoders) wait for:
+//! connect → window ack size, peer bandwidth, chunk size, `_result`; createStream → stream 1;
+//! publish/play are handed to the driver as [`Event`]s, which answers with
+//! [`Session::accept_publish`], [`Session::reject_publish`] or [`Session::accept_play`].
+//! Every reply is encoded with an independent (type 0) chunk header on csid 2 or 3, so replies
+//! can be queued between shared media chunks in any order.
+
+use bytes::{Bytes, BytesMut};
+
+use super::chunk::{self, ChunkSize, control};
+use super::message::{Message, msg_type, user_control};
+use crate::amf::{self, Value};
+use crate::stream::frame::{MEDIA_STREAM_ID, PLAYER_CHUNK_SIZE, player_chunk_size};
+
+const CSID_CONTROL: u32 = 2;
+const CSID_COMMAND: u32 = 3;
+/// Window acknowledgement size and peer bandwidth we announce.
+pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
+
+#[derive(Debug)]
+pub enum Error {
+    Amf(amf::Error),
+    /// A command that makes no sense in the current state, or lacks required fields.
+    Protocol(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Amf(e) => write!(f, "bad AMF in command: {e}"),
+            Error::Protocol(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<amf::Error> for Error {
+    fn from(e: amf::Error) -> Self {
+        Error::Amf(e)
+    }
+}
+
+/// What the driver must act on.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    /// The client asks to publish `name` (query string split off) in `app`.
+    Publish {
+        app: String,
+        name: String,
+        query: String,
+    },
+    /// The client asks to play `name` in `app`.
+    Play {
+        app: String,
+        name: String,
+        query: String,
+    },
+    /// Audio, video or data from a publishing client.
+    Media(Message),
+    /// The client stopped publishing or playing (deleteStream, closeStream, FCUnpublish).
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Handshaken,
+    Connected,
+    Publishing,
+    Playing,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    app: String,
+    object_encoding: f64,
+    /// Chunk size of what we send; 128 until our Set Chunk Size went out.
+    out_chunk_size: ChunkSize,
+    peer_window: u32,
+    acked: u64,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Session {
+            state: State::Handshaken,
+            app: String::new(),
+            object_encoding: 0.0,
+            out_chunk_size: ChunkSize::new(128).expect("128 is a valid chunk size"),
+            peer_window: WINDOW_ACK_SIZE,
+            acked: 0,
+        }
+    }
+
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Handle one message from the client; replies are appended to `out`.
+    pub fn handle(&mut self, msg: Message, out: &mut BytesMut) -> Result<Option<Event>, Error> {
+        match msg.type_id {
+            msg_type::COMMAND_AMF0 | msg_type::COMMAND_AMF3 => {
+                let amf3 = msg.type_id == msg_type::COMMAND_AMF3;
+                let values = amf::decode_message_values(amf3, &msg.payload)?;
+                self.command(values, out)
+            }
+            msg_type::AUDIO | msg_type::VIDEO | msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => {
+                if self.state == State::Publishing {
+                    Ok(Some(Event::Media(msg)))
+                } else {
+                    Ok(None)
+                }
+            }
+            msg_type::WINDOW_ACK_SIZE => {
+                let size = control::parse_u32(&msg.payload).map_err(protocol)?;
+                self.peer_window = size.max(1);
+                Ok(None)
+            }
+            msg_type::USER_CONTROL => {
+                let (event, data) = control::parse_user_control(&msg.payload).map_err(protocol)?;
+                if event == user_control::PING_REQUEST && data.len() >= 4 {
+                    let ts = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                    self.send(&control::ping_response(ts), out);
+                }
+                Ok(None)
+            }
+            // Set Chunk Size and Abort are applied by the chunk reader; the rest needs no answer.
+            _ => Ok(None),
+        }
+    }
+
+    /// Acknowledge received bytes when the client's window is full (spec §5.4.3).
+    pub fn acknowledge(&mut self, bytes_received: u64, out: &mut BytesMut) {
+        if bytes_received - self.acked >= u64::from(self.peer_window) {
+            self.acked = bytes_received;
+            self.send(&control::acknowledgement(bytes_received as u32), out);
+        }
+    }
+
+    fn command(&mut self, values: Vec<Value>, out: &mut BytesMut) -> Result<Option<Event>, Error> {
+        let mut args = values.into_iter();
+        let name = match args.next() {
+            Some(Value::String(s)) => s,
+            other => return Err(protocol(format!("command name is {other:?}, not a string"))),
+        };
+        let txn = args.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let _command_object = args.next();
+        let args: Vec<Value> = args.collect();
+        if name != "connect" && self.state == State::Handshaken {
+            return Err(protocol(format!("`{name}` before connect")));
+        }
+        match name.as_str() {
+            "connect" => {
+                self.connect(_command_object.unwrap_or(Value::Null), txn, out)?;
+                Ok(None)
+            }
+            "createStream" => {
+                let result = [Value::Null, Value::Number(f64::from(MEDIA_STREAM_ID))];
+                self.result("_result", txn, &result, out);
+                Ok(None)
+            }
+            "releaseStream" | "FCPublish" | "getStreamLength" | "_checkbw" => {
+                if txn != 0.0 {
+                    let value = if name == "getStreamLength" {
+                        Value::Number(0.0)
+                    } else {
+                        Value::Undefined
+                    };
+                    self.result("_result", txn, &[Value::Null, value], out);
+                }
+                Ok(None)
+            }
+            "publish" => {
+                let (name, query) = stream_name(&args)?;
+                self.expect_connected("publish")?;
+                Ok(Some(Event::Publish {
+                    app: self.app.clone(),
+                    name,
+                    query,
+                }))
+            }
+            "play" => {
+                let (name, query) = stream_name(&args)?;
+                self.expect_connected("play")?;
+                Ok(Some(Event::Play {
+                    app: self.app.clone(),
+                    name,
+                    query,
+                }))
+            }
+            "deleteStream" | "closeStream" | "FCUnpublish" => {
+                let active = matches!(self.state, State::Publishing | State::Playing);
+                self.state = State::Connected;
+                Ok(active.then_some(Event::Stop))
+            }
+            other => {
+                log::debug!("ignoring RTMP command `{other}`");
+                Ok(None)
+            }
+        }
+    }
+
+    fn expect_connected(&self, what: &str) -> Result<(), Error> {
+        match self.state {
+            State::Connected => Ok(()),
+            _ => Err(protocol(format!("`{what}` while already publishing or playing"))),
+        }
+    }
+
+    fn connect(&mut self, cmd: Value, txn: f64, out: &mut BytesMut) -> Result<(), Error> {
+        if self.state != State::Handshaken {
+            return Err(protocol("second `connect` on one connection"));
+        }
+        let app = cmd.get("app").and_then(Value::as_str);
+        let app = app.ok_or_else(|| protocol("connect without an `app` string"))?;
+        let app = app.split('?').next().unwrap_or("").trim_matches('/');
+        self.app = app.to_string();
+        self.object_encoding = cmd.get("objectEncoding").and_then(Value::as_f64).unwrap_or(0.0);
+        self.state = State::Connected;
+
+        self.send(&control::window_ack_size(WINDOW_ACK_SIZE), out);
+        self.send(&control::set_peer_bandwidth(WINDOW_ACK_SIZE, 2), out);
+        self.send(&control::set_chunk_size(player_chunk_size()), out);
+        self.out_chunk_size = player_chunk_size();
+        let properties = Value::Object(vec![
+            ("fmsVer".into(), Value::String("FMS/3,0,1,123".into())),
+            ("capabilities".into(), Value::Number(31.0)),
+        ]);
+        let mut info = status("status", "NetConnection.Connect.Success", "Connection succeeded.");
+        if let Value::Object(props) = &mut info {
+            props.push(("objectEncoding".into(), Value::Number(self.object_encoding)));
+        }
+        self.result("_result", txn, &[properties, info], out);
+        Ok(())
+    }
+
+    pub fn accept_publish(&mut self, name: &str, out: &mut BytesMut) {
+        self.state = State::Publishing;
+        let description = format!("{name} is now published.");
+        self.on_status(status("status", "NetStream.Publish.Start", &description), out);
+    }
+
+    /// Refuse a publish with an `onStatus` error, so the encoder can show why; the driver closes
+    /// the connection after sending it.
+    pub fn reject_publish(&mut self, code: &str, description: &str, out: &mut BytesMut) {
+        self.on_status(status("error", code, description), out);
+    }
+
+    pub fn accept_play(&mut self, name: &str, out: &mut BytesMut) {
+        self.state = State::Playing;
+        self.send(&control::stream_is_recorded(MEDIA_STREAM_ID), out);
+        self.send(&control::stream_begin(MEDIA_STREAM_ID), out);
+        let reset = format!("Playing and resetting {name}.");
+        self.on_status(status("status", "NetStream.Play.Reset", &reset), out);
+        let start = format!("Started playing {name}.");
+        self.on_status(status("status", "NetStream.Play.Start", &start), out);
+        let mut access = Vec::new();
+        amf::amf0::encode_all(
+            &[
+                Value::String("|RtmpSampleAccess".into()),
+                Value::Boolean(true),
+                Value::Boolean(true),
+            ],
+            &mut access,
+        );
+        self.send_data(access, out);
+        let mut data_start = Vec::new();
+        amf::amf0::encode_all(
+            &[
+                Value::String("onStatus".into()),
+                Value::Object(vec![("code".into(), Value::String("NetStream.Data.Start".into()))]),
+            ],
+            &mut data_start,
+        );
+        self.send_data(data_start, out);
+    }
+
+    fn on_status(&self, info: Value, out: &mut BytesMut) {
+        let mut payload = Vec::new();
+        let values = [Value::String("onStatus".into()), Value::Number(0.0), Value::Null, info];
+        amf::amf0::encode_all(&values, &mut payload);
+        self.encode(msg_type::COMMAND_AMF0, MEDIA_STREAM_ID, &payload, out);
+    }
+
+    fn send_data(&self, payload: Vec<u8>, out: &mut BytesMut) {
+        self.encode(msg_type::DATA_AMF0, MEDIA_STREAM_ID, &payload, out);
+    }
+
+    fn result(&self, name: &str, txn: f64, values: &[Value], out: &mut BytesMut) {
+        let mut payload = Vec::new();
+        amf::amf0::encode(&Value::String(name.into()), &mut payload);
+        amf::amf0::encode(&Value::Number(txn), &mut payload);
+        amf::amf0::encode_all(values, &mut payload);
+        self.encode(msg_type::COMMAND_AMF0, 0, &payload, out);
+    }
+
+    fn send(&self, msg: &Message, out: &mut BytesMut) {
+        let size = self.out_chunk_size;
+        chunk::encode_independent(msg.csid, 0, msg.type_id, msg.stream_id, &msg.payload, size, out);
+    }
+
+    fn encode(&self, type_id: u8, stream_id: u32, payload: &[u8], out: &mut BytesMut) {
+        let size = self.out_chunk_size;
+        chunk::encode_independent(CSID_COMMAND, 0, type_id, stream_id, payload, size, out);
+    }
+}
+
+/// onStatus messages sent to players when their stream starts again or ends; the same bytes
+/// for every player (they follow our Set Chunk Size).
+pub fn play_notify(code: &str) -> Bytes {
+    let mut payload = Vec::new();
+    let description = if code.ends_with("UnpublishNotify") {
+        "The stream is no longer published."
+    } else {
+        "The stream is published."
+    };
+    let values = [
+        Value::String("onStatus".into()),
+        Value::Number(0.0),
+        Value::Null,
+        status("status", code, description),
+    ];
+    amf::amf0::encode_all(&values, &mut payload);
+    let mut out = BytesMut::new();
+    let size = player_chunk_size();
+    if code.ends_with("UnpublishNotify") {
+        let eof = control::stream_eof(MEDIA_STREAM_ID);
+        chunk::encode_independent(CSID_CONTROL, 0, eof.type_id, 0, &eof.payload, size, &mut out);
+    } else {
+        let begin = control::stream_begin(MEDIA_STREAM_ID);
+        let payload = &begin.payload;
+        chunk::encode_independent(CSID_CONTROL, 0, begin.type_id, 0, payload, size, &mut out);
+    }
+    let (csid, ty) = (CSID_COMMAND, msg_type::COMMAND_AMF0);
+    chunk::encode_independent(csid, 0, ty, MEDIA_STREAM_ID, &payload, size, &mut out);
+    debug_assert_eq!(size.get(), PLAYER_CHUNK_SIZE);
+    out.freeze()
+}
+
+fn status(level: &str, code: &str, description: &str) -> Value {
+    Value::Object(vec![
+        ("level".into(), Value::String(level.into())),
+        ("code".into(), Value::String(code.into())),
+        ("description".into(), Value::String(description.into())),
+    ])
+}
+
+/// The stream name argument of publish/play, split at `?` into name and query string.
+fn stream_name(args: &[Value]) -> Result<(String, String), Error> {
+    let raw = args.first().and_then(Value::as_str);
+    let raw = raw.ok_or_else(|| protocol("publish/play without a stream name"))?;
+    let (name, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if name.is_empty() || name.len() > 256 || name.contains(['/', '\\', '\0']) {
+        return Err(protocol(format!("invalid stream name {name:?}")));
+    }
+    Ok((name.to_string(), query.to_string()))
+}
+
+fn protocol(e: impl std::fmt::Display) -> Error {
+    Error::Protocol(e.to_string())
+}

@@ -1,0 +1,107 @@
+//! A media or data message of a live stream, serialised once for every output format.
+//!
+//! The owner core builds a [`Frame`] per incoming message: the RTMP chunk bytes (first chunk
+//! with a type-0 header, so any player can receive them whatever it saw before; DESIGN.md)
+//! and the FLV tag bytes. Both are shared, refcounted, by every player on every core.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::flv;
+use crate::rtmp::chunk::{self, ChunkSize};
+use crate::rtmp::message::msg_type;
+
+/// Chunk size every player receives (sent with Set Chunk Size right after connect), so one
+/// chunk serialisation serves them all.
+pub const PLAYER_CHUNK_SIZE: u32 = 4096;
+/// Message stream id of the one NetStream a player gets from `createStream`.
+pub const MEDIA_STREAM_ID: u32 = 1;
+/// Chunk stream ids of shared media. Per-player messages use csid 2 and 3 only.
+pub const CSID_AUDIO: u32 = 4;
+pub const CSID_DATA: u32 = 5;
+pub const CSID_VIDEO: u32 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Audio,
+    Video,
+    /// Script data (onMetaData).
+    Data,
+}
+
+impl FrameKind {
+    pub fn rtmp_type(self) -> u8 {
+        match self {
+            FrameKind::Audio => msg_type::AUDIO,
+            FrameKind::Video => msg_type::VIDEO,
+            FrameKind::Data => msg_type::DATA_AMF0,
+        }
+    }
+
+    fn csid(self) -> u32 {
+        match self {
+            FrameKind::Audio => CSID_AUDIO,
+            FrameKind::Video => CSID_VIDEO,
+            FrameKind::Data => CSID_DATA,
+        }
+    }
+}
+
+/// One message of a live stream in all its output forms.
+#[derive(Debug)]
+pub struct Frame {
+    /// Media timestamp in milliseconds, as published.
+    pub ts: u32,
+    pub kind: FrameKind,
+    /// A video keyframe (a GOP starts here).
+    pub keyframe: bool,
+    /// AVC decoder configuration, AAC AudioSpecificConfig or onMetaData: never dropped, cached
+    /// apart.
+    pub seq_header: bool,
+    /// The message body as published (FLV tag body).
+    pub body: Bytes,
+    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`]).
+    pub rtmp: Bytes,
+    /// The FLV tag: 11-byte header, body, PreviousTagSize.
+    pub flv: Bytes,
+}
+
+/// Frames travel between cores and players as one refcounted allocation.
+pub type SharedFrame = Arc<Frame>;
+
+impl Frame {
+    pub fn new(kind: FrameKind, ts: u32, keyframe: bool, seq_header: bool, body: Bytes) -> Frame {
+        let chunk_size = player_chunk_size();
+        let mut rtmp =
+            BytesMut::with_capacity(chunk::encoded_len(body.len(), kind.csid(), ts, chunk_size));
+        chunk::encode_independent(
+            kind.csid(),
+            ts,
+            kind.rtmp_type(),
+            MEDIA_STREAM_ID,
+            &body,
+            chunk_size,
+            &mut rtmp,
+        );
+        let flv = flv::tag::encode_tag(kind.rtmp_type(), ts, &body);
+        Frame {
+            ts,
+            kind,
+            keyframe,
+            seq_header,
+            body,
+            rtmp: rtmp.freeze(),
+            flv,
+        }
+    }
+
+    /// Video that may be skipped when a player falls behind (not a sequence header).
+    pub fn is_droppable_video(&self) -> bool {
+        self.kind == FrameKind::Video && !self.seq_header
+    }
+}
+
+pub fn player_chunk_size() -> ChunkSize {
+    ChunkSize::new(PLAYER_CHUNK_SIZE).expect("PLAYER_CHUNK_SIZE is a valid chunk size")
+}

@@ -1,0 +1,250 @@
+//! A connection's outgoing queue: shared frames plus per-connection messages, bounded in media
+//! time, drained by the connection's writer task.
+//!
+//! This is where the slow-player policy lives (SPEC.md "Media behaviour"): when the queued
+//! frames span more than `limit_ms` of media time, queued video is dropped and further video is
+//! skipped up to the next keyframe (audio, data and sequence headers are kept); if the queue is
+//! still too long after that, the connection is marked lagging and its writer disconnects it.
+//! Pushing never blocks and never waits for the writer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+
+use super::frame::SharedFrame;
+
+/// Safety net independent of media time (e.g. a stream with broken timestamps).
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A frame of the stream, shared with every other player.
+    Frame(SharedFrame),
+    /// The stream went live (first publish or republish): the next frames are its headers.
+    StreamStart,
+    /// The publisher left.
+    StreamEnd,
+    /// Bytes for this connection only (protocol replies).
+    Raw(Bytes),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueState {
+    Open,
+    /// The reader side ended the connection.
+    Closed,
+    /// The player stayed too far behind: disconnect it.
+    Lagging,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    items: RefCell<VecDeque<Delivery>>,
+    queued_bytes: Cell<usize>,
+    limit_ms: u32,
+    skipping_video: Cell<bool>,
+    state: Cell<QueueState>,
+    waker: Cell<Option<Waker>>,
+    dropped_frames: Cell<u64>,
+}
+
+impl Outbox {
+    pub fn new(limit_ms: u32) -> Self {
+        Outbox {
+            items: RefCell::new(VecDeque::new()),
+            queued_bytes: Cell::new(0),
+            limit_ms,
+            skipping_video: Cell::new(false),
+            state: Cell::new(QueueState::Open),
+            waker: Cell::new(None),
+            dropped_frames: Cell::new(0),
+        }
+    }
+
+    pub fn state(&self) -> QueueState {
+        self.state.get()
+    }
+
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames.get()
+    }
+
+    /// Stop the writer once it has sent what is queued.
+    pub fn close(&self) {
+        if self.state.get() == QueueState::Open {
+            self.state.set(QueueState::Closed);
+        }
+        self.wake();
+    }
+
+    pub fn push(&self, item: Delivery) {
+        if self.state.get() != QueueState::Open {
+            return;
+        }
+        if let Delivery::Frame(frame) = &item {
+            if frame.is_droppable_video() && self.skipping_video.get() {
+                if !frame.keyframe {
+                    self.dropped_frames.set(self.dropped_frames.get() + 1);
+                    return;
+                }
+                self.skipping_video.set(false);
+            }
+        }
+        self.queued_bytes.set(self.queued_bytes.get() + item_len(&item));
+        let newest_frame_ts = match &item {
+            Delivery::Frame(f) => Some(f.ts),
+            _ => None,
+        };
+        self.items.borrow_mut().push_back(item);
+        if let Some(ts) = newest_frame_ts {
+            self.enforce_limit(ts);
+        }
+        self.wake();
+    }
+
+    fn enforce_limit(&self, newest_ts: u32) {
+        if self.span_ms(newest_ts) <= self.limit_ms && self.queued_bytes.get() <= MAX_QUEUED_BYTES
+        {
+            return;
+        }
+        let mut items = self.items.borrow_mut();
+        let before = items.len();
+        items.retain(|item| !matches!(item, Delivery::Frame(f) if f.is_droppable_video()));
+        let dropped = (before - items.len()) as u64;
+        self.queued_bytes.set(items.iter().map(item_len).sum());
+        drop(items);
+        self.dropped_frames.set(self.dropped_frames.get() + dropped);
+        self.skipping_video.set(true);
+        if self.span_ms(newest_ts) > self.limit_ms || self.queued_bytes.get() > MAX_QUEUED_BYTES {
+            self.state.set(QueueState::Lagging);
+            self.items.borrow_mut().clear();
+            self.queued_bytes.set(0);
+        }
+    }
+
+    /// Media time between the oldest queued frame and `newest_ts`; 0 across a timestamp reset.
+    fn span_ms(&self, newest_ts: u32) -> u32 {
+        let items = self.items.borrow();
+        let oldest = items.iter().find_map(|item| match item {
+            Delivery::Frame(f) => Some(f.ts),
+            _ => None,
+        });
+        oldest.map_or(0, |oldest| {
+            let span = newest_ts.wrapping_sub(oldest) as i32;
+            span.max(0) as u32
+        })
+    }
+
+    /// Wait until there is something to send or the queue stopped being open.
+    pub async fn ready(&self) {
+        poll_fn(|cx| {
+            if !self.items.borrow().is_empty() || self.state.get() != QueueState::Open {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Take queued items, oldest first, until `budget` bytes are taken (at least one item).
+    pub fn take_batch(&self, budget: usize, out: &mut Vec<Delivery>) {
+        let mut items = self.items.borrow_mut();
+        let mut taken = 0;
+        while let Some(item) = items.front() {
+            let len = item_len(item);
+            if taken > 0 && taken + len > budget {
+                break;
+            }
+            taken += len;
+            out.extend(items.pop_front());
+        }
+        self.queued_bytes.set(self.queued_bytes.get().saturating_sub(taken));
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+fn item_len(item: &Delivery) -> usize {
+    match item {
+        Delivery::Frame(f) => f.rtmp.len(),
+        Delivery::Raw(b) => b.len(),
+        Delivery::StreamStart | Delivery::StreamEnd => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::stream::frame::{Frame, FrameKind};
+
+    fn frame(kind: FrameKind, ts: u32, key: bool) -> Delivery {
+        Delivery::Frame(Arc::new(Frame::new(kind, ts, key, false, Bytes::from_static(b"x"))))
+    }
+
+    fn queued(outbox: &Outbox) -> Vec<(u32, bool)> {
+        let mut out = Vec::new();
+        outbox.take_batch(usize::MAX, &mut out);
+        out.iter()
+            .filter_map(|d| match d {
+                Delivery::Frame(f) => Some((f.ts, f.kind == FrameKind::Video)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn falling_behind_drops_video_to_next_keyframe_keeps_audio() {
+        let outbox = Outbox::new(1000);
+        outbox.push(frame(FrameKind::Video, 0, true));
+        outbox.push(frame(FrameKind::Audio, 500, false));
+        outbox.push(frame(FrameKind::Video, 900, false));
+        outbox.push(frame(FrameKind::Audio, 1000, false));
+        outbox.push(frame(FrameKind::Video, 1100, false)); // span 1100 > 1000: video dropped
+        outbox.push(frame(FrameKind::Video, 1200, false)); // still skipping
+        outbox.push(frame(FrameKind::Video, 1300, true)); // keyframe resumes video
+        assert_eq!(outbox.state(), QueueState::Open);
+        assert_eq!(queued(&outbox), vec![(500, false), (1000, false), (1300, true)]);
+        assert_eq!(outbox.dropped_frames(), 4);
+    }
+
+    #[test]
+    fn still_behind_after_dropping_video_means_lagging() {
+        let outbox = Outbox::new(1000);
+        outbox.push(frame(FrameKind::Audio, 0, false));
+        outbox.push(frame(FrameKind::Audio, 1500, false));
+        assert_eq!(outbox.state(), QueueState::Lagging);
+        assert!(queued(&outbox).is_empty());
+    }
+
+    #[test]
+    fn batches_respect_the_budget_but_take_at_least_one() {
+        let outbox = Outbox::new(1000);
+        outbox.push(Delivery::Raw(Bytes::from(vec![0u8; 10])));
+        outbox.push(Delivery::Raw(Bytes::from(vec![0u8; 10])));
+        let mut out = Vec::new();
+        outbox.take_batch(5, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        outbox.take_batch(100, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn timestamp_reset_is_not_lag() {
+        let outbox = Outbox::new(1000);
+        outbox.push(frame(FrameKind::Audio, 90_000, false));
+        outbox.push(frame(FrameKind::Audio, 0, false));
+        assert_eq!(outbox.state(), QueueState::Open);
+    }
+}

@@ -1,0 +1,154 @@
+//! The registry of live streams, shared by all cores: for each [`StreamKey`], the core that
+//! owns it (its publisher's) and the cores that have players for it.
+//!
+//! Touched on publish, unpublish and a core's first/last player of a stream, under a short
+//! lock; never per frame.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::key::StreamKey;
+
+/// One publishing session of a stream; a republish gets a new id.
+pub type SessionId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub core: usize,
+    pub session: SessionId,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    owner: Option<Owner>,
+    subscribers: BTreeSet<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    streams: Mutex<HashMap<StreamKey, Entry>>,
+    next_session: AtomicU64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct AlreadyPublishing;
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Entry>> {
+        // A panic while holding this lock cannot leave the map inconsistent (every update is
+        // a single insert/remove), so a poisoned lock is still usable.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make `core` the owner of `key`. Returns the new session and the cores already waiting
+    /// for the stream, or an error when someone is publishing it.
+    pub fn publish(
+        &self,
+        key: &StreamKey,
+        core: usize,
+    ) -> Result<(Owner, Vec<usize>), AlreadyPublishing> {
+        let mut streams = self.lock();
+        let entry = streams.entry(key.clone()).or_default();
+        if entry.owner.is_some() {
+            return Err(AlreadyPublishing);
+        }
+        let owner = Owner {
+            core,
+            session: self.next_session.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        entry.owner = Some(owner);
+        Ok((owner, entry.subscribers.iter().copied().collect()))
+    }
+
+    /// End a publishing session (no-op if `session` no longer owns `key`).
+    pub fn unpublish(&self, key: &StreamKey, session: SessionId) {
+        let mut streams = self.lock();
+        if let Some(entry) = streams.get_mut(key) {
+            if entry.owner.map(|o| o.session) == Some(session) {
+                entry.owner = None;
+            }
+            if entry.owner.is_none() && entry.subscribers.is_empty() {
+                streams.remove(key);
+            }
+        }
+    }
+
+    /// Record that `core` has players for `key`; returns the current owner, if live.
+    pub fn subscribe(&self, key: &StreamKey, core: usize) -> Option<Owner> {
+        let mut streams = self.lock();
+        let entry = streams.entry(key.clone()).or_default();
+        entry.subscribers.insert(core);
+        entry.owner
+    }
+
+    /// `core` has no players left for `key`; returns the current owner, if live.
+    pub fn unsubscribe(&self, key: &StreamKey, core: usize) -> Option<Owner> {
+        let mut streams = self.lock();
+        let entry = streams.get_mut(key)?;
+        entry.subscribers.remove(&core);
+        let owner = entry.owner;
+        if owner.is_none() && entry.subscribers.is_empty() {
+            streams.remove(key);
+        }
+        owner
+    }
+
+    pub fn owner(&self, key: &StreamKey) -> Option<Owner> {
+        self.lock().get(key).and_then(|e| e.owner)
+    }
+
+    /// Live streams and their owners, for stats.
+    pub fn live(&self) -> Vec<(StreamKey, Owner)> {
+        let streams = self.lock();
+        let live = streams.iter().filter_map(|(k, e)| Some((k.clone(), e.owner?)));
+        live.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_publisher_is_refused_until_unpublish() {
+        let reg = Registry::new();
+        let key = StreamKey::new("live", "a");
+        let (first, waiting) = reg.publish(&key, 0).expect("first publish");
+        assert!(waiting.is_empty());
+        assert_eq!(reg.publish(&key, 1), Err(AlreadyPublishing));
+        reg.unpublish(&key, first.session);
+        let (second, _) = reg.publish(&key, 1).expect("republish");
+        assert_ne!(first.session, second.session);
+        assert_eq!(reg.owner(&key), Some(second));
+    }
+
+    #[test]
+    fn stale_unpublish_does_not_end_a_new_session() {
+        let reg = Registry::new();
+        let key = StreamKey::new("live", "a");
+        let (first, _) = reg.publish(&key, 0).expect("publish");
+        reg.unpublish(&key, first.session);
+        let (second, _) = reg.publish(&key, 0).expect("republish");
+        reg.unpublish(&key, first.session);
+        assert_eq!(reg.owner(&key), Some(second));
+    }
+
+    #[test]
+    fn publisher_learns_waiting_cores_and_entries_are_freed() {
+        let reg = Registry::new();
+        let key = StreamKey::new("live", "a");
+        assert_eq!(reg.subscribe(&key, 1), None);
+        let (owner, waiting) = reg.publish(&key, 0).expect("publish");
+        assert_eq!(waiting, vec![1]);
+        assert_eq!(reg.subscribe(&key, 0), Some(owner));
+        reg.unsubscribe(&key, 0);
+        reg.unsubscribe(&key, 1);
+        reg.unpublish(&key, owner.session);
+        assert!(reg.lock().is_empty());
+    }
+}
