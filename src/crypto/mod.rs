@@ -1,1 +1,7 @@
-//! TODO
+//! Cryptographic primitives implemented in-house (no external crates): SHA-256 (FIPS 180-4)
+//! and HMAC-SHA256 (RFC 2104). They exist for the RTMP digest handshake, which only needs
+//! message authentication, not secrecy; nothing here is hardened against side channels
+//! beyond [`hmac::constant_time_eq`].
+
+pub mod hmac;
+pub mod sha256;
