@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use crate::crypto::hmac::constant_time_eq;
+
 pub trait ChannelKeys: Send + Sync {
     /// The room a channel key publishes to, if the key is valid.
     fn room_for_key(&self, key: &str) -> Option<String>;
@@ -48,14 +50,6 @@ impl ChannelKeys for MemoryKeys {
     }
 }
 
-/// Compare without an early exit on the first differing byte.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,12 +75,5 @@ mod tests {
         assert_eq!(keys.room_for_key("new").as_deref(), Some("room"));
         assert!(keys.remove("room"));
         assert_eq!(keys.room_for_key("new"), None);
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_slices() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

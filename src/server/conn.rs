@@ -1,0 +1,70 @@
+//! A TCP connection shared by a connection's reader and writer halves on one core.
+//!
+//! glommio's `TcpStream` keeps separate read and write readiness, so the two halves can poll
+//! it concurrently; the `RefCell` is only borrowed for the duration of one poll.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+
+/// How much a single read may bring in ("read big, parse many").
+pub const READ_SIZE: usize = 64 * 1024;
+
+pub struct Conn {
+    stream: RefCell<TcpStream>,
+    pub peer: SocketAddr,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream: RefCell::new(stream),
+            peer,
+        })
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.borrow().set_read_timeout(timeout).map_err(io::Error::other)
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.borrow().set_write_timeout(timeout).map_err(io::Error::other)
+    }
+
+    /// Append up to [`READ_SIZE`] bytes to `buf`; Ok(0) at end of stream.
+    pub async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let start = buf.len();
+        buf.resize(start + READ_SIZE, 0);
+        let result = poll_fn(|cx| {
+            let mut stream = self.stream.borrow_mut();
+            Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
+        })
+        .await;
+        buf.truncate(start + *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = poll_fn(|cx| {
+                let mut stream = self.stream.borrow_mut();
+                Pin::new(&mut *stream).poll_write(cx, data)
+            })
+            .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            data = &data[n..];
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! Drives one RTMP connection on its core: socket bytes into the handshake, chunk reader and
+//! command session; publishers' frames into the hub; players' outbox out to the socket.
+//!
+//! A connection is a reader half and a writer half over one [`Conn`]. The writer is the only
+//! one that writes: it drains the connection's [`Outbox`] (replies and shared frames) in
+//! batches, one socket write per wake-up. The connection ends when the writer ends; the reader
+//! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_lite::future;
+
+use super::conn::Conn;
+use super::core::CoreContext;
+use crate::rtmp::chunk::ChunkReader;
+use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
+use crate::rtmp::session::{self, Event, Session};
+use crate::stream::hub::{Publication, Subscription};
+use crate::stream::ingest::{self, Skip};
+use crate::stream::queue::{Delivery, Outbox, QueueState};
+use crate::stream::StreamKey;
+
+/// Largest RTMP message accepted from a client.
+pub const MAX_MESSAGE_LEN: usize = 16 << 20;
+/// Bytes a writer gathers into one socket write.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Serve one accepted connection until it ends; logs once why it ended.
+pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
+    let conn = Rc::new(conn);
+    let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
+    let mut reader = Reader {
+        conn: conn.clone(),
+        ctx: ctx.clone(),
+        outbox: outbox.clone(),
+        role: Role::None,
+        stream: None,
+    };
+    let read_half = async {
+        let result = reader.run().await;
+        match &result {
+            Ok(()) => log::info!("rtmp {} {}: closed", conn.peer, reader.describe()),
+            Err(e) => log::warn!("rtmp {} {}: {e}: closing", conn.peer, reader.describe()),
+        }
+        outbox.close();
+        future::pending::<()>().await
+    };
+    let write_half = async {
+        if let Err(e) = write_loop(&conn, &outbox).await {
+            log::info!("rtmp {}: {e}", conn.peer);
+        }
+    };
+    future::or(read_half, write_half).await;
+}
+
+enum Role {
+    None,
+    Publisher(Publication),
+    Player(#[allow(dead_code)] Subscription),
+}
+
+struct Reader {
+    conn: Rc<Conn>,
+    ctx: Rc<CoreContext>,
+    outbox: Rc<Outbox>,
+    role: Role,
+    stream: Option<StreamKey>,
+}
+
+impl Reader {
+    fn describe(&self) -> String {
+        let role = match self.role {
+            Role::None => "",
+            Role::Publisher(_) => "publisher ",
+            Role::Player(_) => "player ",
+        };
+        match &self.stream {
+            Some(key) => format!("{role}{key}"),
+            None => role.trim_end().to_string(),
+        }
+    }
+
+    async fn run(&mut self) -> Result<(), String> {
+        let read_timeout = self.ctx.config.read_timeout();
+        self.conn.set_read_timeout(Some(read_timeout)).map_err(|e| e.to_string())?;
+        self.conn
+            .set_write_timeout(Some(self.ctx.config.write_timeout()))
+            .map_err(|e| e.to_string())?;
+        let mut buf = BytesMut::with_capacity(super::conn::READ_SIZE);
+        let mut out = BytesMut::new();
+        self.handshake(&mut buf, &mut out).await?;
+
+        let mut chunks = ChunkReader::new(MAX_MESSAGE_LEN);
+        let mut session = Session::new();
+        loop {
+            while let Some(msg) = chunks.read_message(&mut buf).map_err(|e| e.to_string())? {
+                let event = session.handle(msg, &mut out).map_err(|e| e.to_string())?;
+                if let Some(event) = event {
+                    if !self.on_event(event, &mut session, &mut out)? {
+                        self.flush(&mut out);
+                        return Ok(());
+                    }
+                }
+                self.flush(&mut out);
+            }
+            session.acknowledge(chunks.bytes_received(), &mut out);
+            self.flush(&mut out);
+            if self.read(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn handshake(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), String> {
+        let mut random = [0u8; RANDOM_LEN];
+        super::random::fill(&mut random);
+        let mut handshake = ServerHandshake::new(self.ctx.uptime_ms(), &random);
+        loop {
+            let status = handshake.feed(buf, out).map_err(|e| e.to_string())?;
+            self.flush(out);
+            if status == HandshakeStatus::Done {
+                return Ok(());
+            }
+            if self.read(buf).await? == 0 {
+                return Err("disconnected during handshake".into());
+            }
+        }
+    }
+
+    async fn read(&self, buf: &mut BytesMut) -> Result<usize, String> {
+        match self.conn.read(buf).await {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(format!("no data for {} s", self.ctx.config.read_timeout))
+            }
+            Err(e) => Err(format!("read error: {e}")),
+        }
+    }
+
+    fn flush(&self, out: &mut BytesMut) {
+        if !out.is_empty() {
+            self.outbox.push(Delivery::Raw(out.split().freeze()));
+        }
+    }
+
+    /// Act on a session event; Ok(false) ends the connection after what is queued is sent.
+    fn on_event(
+        &mut self,
+        event: Event,
+        session: &mut Session,
+        out: &mut BytesMut,
+    ) -> Result<bool, String> {
+        match event {
+            Event::Publish { app, name, .. } => Ok(self.publish(&app, &name, session, out)),
+            Event::Play { app, name, .. } => {
+                self.play(&app, &name, session, out);
+                Ok(true)
+            }
+            Event::Media(msg) => {
+                if let Role::Publisher(publication) = &self.role {
+                    match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
+                        Ok(frame) => publication.send(Arc::new(frame)),
+                        Err(Skip::Malformed(e)) => {
+                            log::debug!("rtmp {}: dropped malformed tag: {e}", self.conn.peer)
+                        }
+                        Err(Skip::Ignored | Skip::NotMedia) => {}
+                    }
+                }
+                Ok(true)
+            }
+            Event::Stop => {
+                self.role = Role::None;
+                Ok(true)
+            }
+        }
+    }
+
+    fn publish(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) -> bool {
+        let config = &self.ctx.config;
+        if !config.app(app).is_some_and(|a| a.live) {
+            log::warn!("rtmp {}: publish to unknown app {app:?} refused", self.conn.peer);
+            let why = format!("no live application {app:?}");
+            session.reject_publish("NetStream.Publish.BadName", &why, out);
+            return false;
+        }
+        let room = if config.rtmp_noauth {
+            Some(name.to_string())
+        } else {
+            self.ctx.keys.room_for_key(name)
+        };
+        let Some(room) = room else {
+            log::warn!("rtmp {}: publish with unknown channel key refused", self.conn.peer);
+            session.reject_publish("NetStream.Publish.BadName", "unknown channel key", out);
+            return false;
+        };
+        let key = StreamKey::new(app, &room);
+        match self.ctx.hub.publish(key.clone()) {
+            Ok(publication) => {
+                session.accept_publish(&room, out);
+                log::info!("rtmp {}: publishing {key}", self.conn.peer);
+                self.role = Role::Publisher(publication);
+                self.stream = Some(key);
+                true
+            }
+            Err(_) => {
+                log::warn!("rtmp {}: {key} is already being published: refused", self.conn.peer);
+                let why = format!("{key} is already being published");
+                session.reject_publish("NetStream.Publish.BadName", &why, out);
+                false
+            }
+        }
+    }
+
+    fn play(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) {
+        let key = StreamKey::new(app, name);
+        session.accept_play(name, out);
+        self.flush(out);
+        // Players send little (acks now and then): their liveness is judged by writes.
+        if let Err(e) = self.conn.set_read_timeout(None) {
+            log::warn!("rtmp {}: {e}", self.conn.peer);
+        }
+        let subscription = self.ctx.hub.subscribe(key.clone(), self.outbox.clone());
+        if !subscription.is_live() {
+            wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
+        }
+        log::info!("rtmp {}: playing {key}", self.conn.peer);
+        self.role = Role::Player(subscription);
+        self.stream = Some(key);
+    }
+}
+
+/// Give a player of a stream that is not live `timeout` for it to start, then close.
+fn wait_for_stream(outbox: Rc<Outbox>, timeout: Duration) {
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(timeout).await;
+        if !outbox.has_started() && outbox.state() == QueueState::Open {
+            outbox.push(Delivery::Raw(session::play_notify("NetStream.Play.StreamNotFound")));
+            outbox.close();
+        }
+    })
+    .detach();
+}
+
+/// Drain the outbox to the socket: one write per batch of what is queued.
+async fn write_loop(conn: &Conn, outbox: &Outbox) -> Result<(), String> {
+    let mut batch = Vec::new();
+    let mut buf = Vec::with_capacity(WRITE_BATCH);
+    let mut starts = 0u64;
+    loop {
+        outbox.ready().await;
+        outbox.take_batch(WRITE_BATCH, &mut batch);
+        if batch.is_empty() {
+            return match outbox.state() {
+                QueueState::Lagging => Err(format!(
+                    "player more than {} ms behind: disconnected",
+                    outbox.limit_ms()
+                )),
+                _ => Ok(()),
+            };
+        }
+        for item in batch.drain(..) {
+            match item {
+                Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
+                Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
+                Delivery::StreamStart => {
+                    starts += 1;
+                    if starts > 1 {
+                        buf.extend_from_slice(&session::play_notify("NetStream.Play.PublishNotify"));
+                    }
+                }
+                Delivery::StreamEnd => {
+                    buf.extend_from_slice(&session::play_notify("NetStream.Play.UnpublishNotify"))
+                }
+            }
+        }
+        let started = Instant::now();
+        conn.write_all(&buf).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => {
+                format!("write stalled for {:?}: disconnected", started.elapsed())
+            }
+            _ => format!("write error: {e}"),
+        })?;
+        buf.clear();
+    }
+}
