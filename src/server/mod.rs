@@ -1,1 +1,103 @@
-//! TODO
+//! The server: one pinned glommio executor per core, each with its own SO_REUSEPORT listeners
+//! (the kernel spreads connections over cores), a full channel mesh between the cores, and
+//! orderly shutdown on SIGINT/SIGTERM.
+
+mod conn;
+pub mod core;
+pub mod random;
+mod rtmp;
+mod shutdown;
+mod signals;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::shared_channel;
+use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::api::keys::{ChannelKeys, MemoryKeys};
+use crate::config::Config;
+use crate::stream::mesh::CHANNEL_CAPACITY;
+use crate::stream::registry::Registry;
+use core::CoreSetup;
+
+/// How long cores get to close their connections after a stop signal.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// Bind `cores` SO_REUSEPORT listeners on `addr` (port 0 is resolved once, so all cores share
+/// the same port).
+fn bind_listeners(addr: SocketAddr, cores: usize) -> std::io::Result<Vec<StdListener>> {
+    let mut addr = addr;
+    let mut listeners = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: StdListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Run the server until SIGINT/SIGTERM. Errors are startup errors (e.g. a port in use).
+pub fn run(config: Config) -> Result<(), String> {
+    let cpus = online_cpus();
+    let cores = if config.cores == 0 { cpus } else { config.cores };
+    let config = Arc::new(config);
+    let rtmp_listeners = bind_listeners(config.rtmp_addr.0, cores)
+        .map_err(|e| format!("cannot listen on rtmp_addr {}: {e}", config.rtmp_addr))?;
+    if let Some(first) = rtmp_listeners.first() {
+        let addr = first.local_addr().map_err(|e| e.to_string())?;
+        log::info!("RTMP listening on {addr} with {cores} cores");
+    }
+    let signals = signals::block_stop_signals()?;
+    let registry = Arc::new(Registry::new());
+    let keys: Arc<dyn ChannelKeys> = Arc::new(MemoryKeys::new());
+    let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
+    let mut stops = Vec::with_capacity(cores);
+    let mut executors = Vec::with_capacity(cores);
+    for (core, rtmp_listener) in rtmp_listeners.into_iter().enumerate() {
+        let (stop_tx, stop_rx) = shared_channel::new_bounded(1);
+        stops.push(stop_tx);
+        let setup = CoreSetup {
+            core,
+            config: config.clone(),
+            registry: registry.clone(),
+            keys: keys.clone(),
+            mesh: mesh.clone(),
+            rtmp_listener,
+            stop: stop_rx,
+        };
+        let executor = LocalExecutorBuilder::new(Placement::Fixed(core % cpus))
+            .name(&format!("livego-core-{core}"))
+            .spawn(move || core::run(setup))
+            .map_err(|e| format!("cannot start executor for core {core}: {e}"))?;
+        executors.push(executor);
+    }
+
+    let signal = signals.wait();
+    log::info!("{signal}: stopping");
+    let deadline = Instant::now() + STOP_GRACE;
+    LocalExecutor::default().run(async move {
+        for stop in stops {
+            let _ = stop.connect().await.try_send(());
+        }
+    });
+    for executor in executors {
+        if Instant::now() >= deadline || executor.join().is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -40,7 +40,6 @@ pub enum QueueState {
     Lagging,
 }
 
-#[derive(Debug)]
 pub struct Outbox {
     items: RefCell<VecDeque<Delivery>>,
     queued_bytes: Cell<usize>,
@@ -49,6 +48,7 @@ pub struct Outbox {
     state: Cell<QueueState>,
     waker: Cell<Option<Waker>>,
     dropped_frames: Cell<u64>,
+    started: Cell<bool>,
 }
 
 impl Outbox {
@@ -61,7 +61,17 @@ impl Outbox {
             state: Cell::new(QueueState::Open),
             waker: Cell::new(None),
             dropped_frames: Cell::new(0),
+            started: Cell::new(false),
         }
+    }
+
+    pub fn limit_ms(&self) -> u32 {
+        self.limit_ms
+    }
+
+    /// Whether the stream was ever live for this player.
+    pub fn has_started(&self) -> bool {
+        self.started.get()
     }
 
     pub fn state(&self) -> QueueState {
@@ -83,6 +93,9 @@ impl Outbox {
     pub fn push(&self, item: Delivery) {
         if self.state.get() != QueueState::Open {
             return;
+        }
+        if let Delivery::StreamStart = item {
+            self.started.set(true);
         }
         if let Delivery::Frame(frame) = &item {
             if frame.is_droppable_video() && self.skipping_video.get() {

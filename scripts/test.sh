@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's one test command: formatting, lints, then every unit and integration test
+# (integration tests drive the real server with ffmpeg, ffprobe and rtmpdump).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets

@@ -1,0 +1,119 @@
+//! One core's server: its executor's state ([`CoreContext`]), its share of the listeners and
+//! the task that receives messages from other cores.
+
+use std::net::TcpListener as StdListener;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_lite::future;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::shared_channel::SharedReceiver;
+use glommio::net::TcpListener;
+
+use super::conn::Conn;
+use super::shutdown::Shutdown;
+use crate::api::keys::ChannelKeys;
+use crate::config::Config;
+use crate::stream::hub::CoreHub;
+use crate::stream::mesh::{CoreMsg, MeshSender};
+use crate::stream::registry::Registry;
+
+/// What every connection task on a core can reach.
+pub struct CoreContext {
+    pub config: Arc<Config>,
+    pub hub: Rc<CoreHub>,
+    pub keys: Arc<dyn ChannelKeys>,
+    pub shutdown: Rc<Shutdown>,
+    pub started: Instant,
+}
+
+impl CoreContext {
+    pub fn uptime_ms(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+}
+
+/// Everything a core needs, handed over from the main thread.
+pub struct CoreSetup {
+    pub core: usize,
+    pub config: Arc<Config>,
+    pub registry: Arc<Registry>,
+    pub keys: Arc<dyn ChannelKeys>,
+    pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
+    pub rtmp_listener: StdListener,
+    pub stop: SharedReceiver<()>,
+}
+
+pub async fn run(setup: CoreSetup) {
+    let core = setup.core;
+    let (mesh, receivers) = match setup.mesh {
+        Some(builder) => match builder.join().await {
+            Ok((senders, receivers)) => (Some(MeshSender::new(senders)), Some(receivers)),
+            Err(e) => {
+                log::error!("core {core}: joining the channel mesh failed: {e}");
+                return;
+            }
+        },
+        None => (None, None),
+    };
+    let hub = CoreHub::new(core, setup.registry, mesh, setup.config.gop_num);
+    let ctx = Rc::new(CoreContext {
+        config: setup.config,
+        hub: hub.clone(),
+        keys: setup.keys,
+        shutdown: Rc::new(Shutdown::default()),
+        started: Instant::now(),
+    });
+    if let Some(mut receivers) = receivers {
+        for (_, receiver) in receivers.streams() {
+            let hub = hub.clone();
+            glommio::spawn_local(async move {
+                while let Some(msg) = receiver.recv().await {
+                    hub.handle(msg);
+                }
+            })
+            .detach();
+        }
+    }
+    let stop = setup.stop.connect().await;
+    let shutdown = ctx.shutdown.clone();
+    glommio::spawn_local(async move {
+        let _ = stop.recv().await;
+        shutdown.fire();
+    })
+    .detach();
+
+    // SAFETY: the descriptor comes from a listening std socket we own and give up here.
+    let listener = unsafe { TcpListener::from_raw_fd(setup.rtmp_listener.into_raw_fd()) };
+    let accept = accept_loop(&listener, &ctx);
+    future::or(accept, ctx.shutdown.wait()).await;
+    log::debug!("core {core}: stopped");
+}
+
+async fn accept_loop(listener: &TcpListener, ctx: &Rc<CoreContext>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::warn!("rtmp accept: {e}");
+                glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let conn = match Conn::new(stream) {
+            Ok(conn) => conn,
+            Err(e) => {
+                log::debug!("rtmp accept: {e}");
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            let shutdown = ctx.shutdown.clone();
+            future::or(super::rtmp::serve(conn, ctx), shutdown.wait()).await;
+        })
+        .detach();
+    }
+}
