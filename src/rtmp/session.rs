@@ -369,3 +369,183 @@ fn stream_name(args: &[Value]) -> Result<(String, String), Error> {
 fn protocol(e: impl std::fmt::Display) -> Error {
     Error::Protocol(e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::chunk::ChunkReader;
+
+    fn command(name: &str, txn: f64, rest: &[Value]) -> Message {
+        let mut payload = Vec::new();
+        amf::amf0::encode(&Value::String(name.into()), &mut payload);
+        amf::amf0::encode(&Value::Number(txn), &mut payload);
+        amf::amf0::encode_all(rest, &mut payload);
+        Message {
+            csid: 3,
+            timestamp: 0,
+            type_id: msg_type::COMMAND_AMF0,
+            stream_id: 0,
+            payload: payload.into(),
+        }
+    }
+
+    fn connect_message() -> Message {
+        let app = Value::Object(vec![
+            ("app".into(), Value::String("live?token=1".into())),
+            ("tcUrl".into(), Value::String("rtmp://127.0.0.1/live".into())),
+        ]);
+        command("connect", 1.0, &[app])
+    }
+
+    /// Decode everything the session sent: (type id, AMF values or raw payload).
+    fn replies(out: &mut BytesMut) -> Vec<(u8, Vec<Value>, Bytes)> {
+        let mut reader = ChunkReader::new(1 << 20);
+        let mut msgs = Vec::new();
+        while let Some(m) = reader.read_message(out).expect("valid chunks") {
+            let values = match m.type_id {
+                msg_type::COMMAND_AMF0 | msg_type::DATA_AMF0 => {
+                    amf::decode_message_values(false, &m.payload).expect("valid AMF")
+                }
+                _ => Vec::new(),
+            };
+            msgs.push((m.type_id, values, m.payload));
+        }
+        assert!(out.is_empty(), "trailing bytes");
+        msgs
+    }
+
+    /// A reader that already got our Set Chunk Size (replies after connect use it).
+    fn player_reader() -> ChunkReader {
+        let mut reader = ChunkReader::new(1 << 20);
+        let mut set_chunk_size = BytesMut::new();
+        let msg = control::set_chunk_size(player_chunk_size());
+        let size = ChunkSize::new(128).expect("valid");
+        chunk::encode_independent(2, 0, msg.type_id, 0, &msg.payload, size, &mut set_chunk_size);
+        reader.read_message(&mut set_chunk_size).expect("set chunk size");
+        reader
+    }
+
+    fn status_code(values: &[Value]) -> Option<&str> {
+        values.get(3)?.get("code")?.as_str()
+    }
+
+    fn connected() -> Session {
+        let mut session = Session::new();
+        let mut out = BytesMut::new();
+        session.handle(connect_message(), &mut out).expect("connect");
+        session
+    }
+
+    #[test]
+    fn connect_gets_control_messages_then_success() {
+        let mut session = Session::new();
+        let mut out = BytesMut::new();
+        assert_eq!(session.handle(connect_message(), &mut out).expect("connect"), None);
+        assert_eq!(session.app(), "live");
+        let msgs = replies(&mut out);
+        let types: Vec<u8> = msgs.iter().map(|m| m.0).collect();
+        assert_eq!(types, vec![5, 6, 1, msg_type::COMMAND_AMF0]);
+        assert_eq!(&msgs[2].2[..], &PLAYER_CHUNK_SIZE.to_be_bytes());
+        let result = &msgs[3].1;
+        assert_eq!(result[0].as_str(), Some("_result"));
+        assert_eq!(result[1].as_f64(), Some(1.0));
+        assert_eq!(status_code(result), Some("NetConnection.Connect.Success"));
+    }
+
+    #[test]
+    fn create_stream_returns_stream_one() {
+        let mut session = connected();
+        let mut out = BytesMut::new();
+        session.handle(command("createStream", 4.0, &[Value::Null]), &mut out).expect("ok");
+        let mut reader = player_reader();
+        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        let values = amf::decode_message_values(false, &msg.payload).expect("AMF");
+        assert_eq!(values[0].as_str(), Some("_result"));
+        assert_eq!(values[1].as_f64(), Some(4.0));
+        assert_eq!(values[3].as_f64(), Some(1.0));
+    }
+
+    #[test]
+    fn publish_and_play_are_events_with_the_query_split_off() {
+        let mut session = connected();
+        let mut out = BytesMut::new();
+        let publish = command("publish", 5.0, &[Value::Null, Value::String("cam?k=v".into())]);
+        let event = session.handle(publish, &mut out).expect("publish");
+        let expected = Event::Publish {
+            app: "live".into(),
+            name: "cam".into(),
+            query: "k=v".into(),
+        };
+        assert_eq!(event, Some(expected));
+
+        let mut session = connected();
+        let play = command("play", 5.0, &[Value::Null, Value::String("cam".into())]);
+        let event = session.handle(play, &mut out).expect("play");
+        assert!(matches!(event, Some(Event::Play { name, .. }) if name == "cam"));
+    }
+
+    #[test]
+    fn media_is_forwarded_only_while_publishing() {
+        let mut session = connected();
+        let mut out = BytesMut::new();
+        let video = Message {
+            csid: 6,
+            timestamp: 40,
+            type_id: msg_type::VIDEO,
+            stream_id: 1,
+            payload: Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+        };
+        assert_eq!(session.handle(video.clone(), &mut out).expect("ok"), None);
+        session.accept_publish("cam", &mut out);
+        let event = session.handle(video.clone(), &mut out).expect("ok");
+        assert_eq!(event, Some(Event::Media(video)));
+    }
+
+    #[test]
+    fn refused_publish_sends_an_error_status() {
+        let mut session = connected();
+        let mut out = BytesMut::new();
+        // Skip the connect replies, which were sent at chunk size 128 and 4096.
+        session.reject_publish("NetStream.Publish.BadName", "taken", &mut out);
+        let mut reader = player_reader();
+        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        let values = amf::decode_message_values(false, &msg.payload).expect("AMF");
+        assert_eq!(values[0].as_str(), Some("onStatus"));
+        assert_eq!(status_code(&values), Some("NetStream.Publish.BadName"));
+        assert_eq!(values[3].get("level").and_then(Value::as_str), Some("error"));
+    }
+
+    #[test]
+    fn protocol_errors_are_errors_not_panics() {
+        let mut out = BytesMut::new();
+        let publish = command("publish", 5.0, &[Value::Null, Value::String("x".into())]);
+        assert!(Session::new().handle(publish, &mut out).is_err(), "publish before connect");
+        let mut session = connected();
+        let nameless = command("play", 5.0, &[Value::Null, Value::Number(3.0)]);
+        assert!(session.handle(nameless, &mut out).is_err());
+        let traversal = command("play", 5.0, &[Value::Null, Value::String("../x".into())]);
+        assert!(session.handle(traversal, &mut out).is_err());
+        let not_a_name = Message {
+            payload: Bytes::from_static(&[0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ..connect_message()
+        };
+        assert!(Session::new().handle(not_a_name, &mut out).is_err());
+        let truncated = Message {
+            payload: Bytes::from_static(&[0x02, 0, 9, b'c']),
+            ..connect_message()
+        };
+        assert!(Session::new().handle(truncated, &mut out).is_err());
+    }
+
+    #[test]
+    fn ping_request_gets_a_pong() {
+        let mut session = connected();
+        let mut out = BytesMut::new();
+        let ping = control::ping_request(0x01020304);
+        session.handle(ping, &mut out).expect("ping");
+        let mut reader = player_reader();
+        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        assert_eq!(msg.type_id, msg_type::USER_CONTROL);
+        assert_eq!(&msg.payload[..], &[0, 7, 1, 2, 3, 4]);
+    }
+}

@@ -13,6 +13,7 @@ use glommio::channels::shared_channel::SharedReceiver;
 use glommio::net::TcpListener;
 
 use super::conn::Conn;
+use super::limit::ConnectionLimit;
 use super::shutdown::Shutdown;
 use crate::api::keys::ChannelKeys;
 use crate::config::Config;
@@ -25,6 +26,7 @@ pub struct CoreContext {
     pub config: Arc<Config>,
     pub hub: Rc<CoreHub>,
     pub keys: Arc<dyn ChannelKeys>,
+    pub connections: Arc<ConnectionLimit>,
     pub shutdown: Rc<Shutdown>,
     pub started: Instant,
 }
@@ -41,6 +43,7 @@ pub struct CoreSetup {
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
     pub keys: Arc<dyn ChannelKeys>,
+    pub connections: Arc<ConnectionLimit>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
     pub rtmp_listener: StdListener,
     pub stop: SharedReceiver<()>,
@@ -63,6 +66,7 @@ pub async fn run(setup: CoreSetup) {
         config: setup.config,
         hub: hub.clone(),
         keys: setup.keys,
+        connections: setup.connections,
         shutdown: Rc::new(Shutdown::default()),
         started: Instant::now(),
     });
@@ -77,10 +81,10 @@ pub async fn run(setup: CoreSetup) {
             .detach();
         }
     }
-    let stop = setup.stop.connect().await;
-    let shutdown = ctx.shutdown.clone();
+    let (stop, shutdown) = (setup.stop, ctx.shutdown.clone());
     glommio::spawn_local(async move {
-        let _ = stop.recv().await;
+        // Connecting waits for the main thread's side, which connects on a stop signal.
+        let _ = stop.connect().await.recv().await;
         shutdown.fire();
     })
     .detach();
@@ -102,6 +106,10 @@ async fn accept_loop(listener: &TcpListener, ctx: &Rc<CoreContext>) {
                 continue;
             }
         };
+        let Some(slot) = ctx.connections.try_acquire() else {
+            log::warn!("rtmp accept: max_connections reached, connection refused");
+            continue;
+        };
         let conn = match Conn::new(stream) {
             Ok(conn) => conn,
             Err(e) => {
@@ -111,6 +119,7 @@ async fn accept_loop(listener: &TcpListener, ctx: &Rc<CoreContext>) {
         };
         let ctx = ctx.clone();
         glommio::spawn_local(async move {
+            let _slot = slot;
             let shutdown = ctx.shutdown.clone();
             future::or(super::rtmp::serve(conn, ctx), shutdown.wait()).await;
         })

@@ -4,6 +4,7 @@
 
 mod conn;
 pub mod core;
+mod limit;
 pub mod random;
 mod rtmp;
 mod shutdown;
@@ -64,6 +65,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let signals = signals::block_stop_signals()?;
     let registry = Arc::new(Registry::new());
     let keys: Arc<dyn ChannelKeys> = Arc::new(MemoryKeys::new());
+    let connections = limit::ConnectionLimit::new(config.max_connections);
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
@@ -75,6 +77,7 @@ pub fn run(config: Config) -> Result<(), String> {
             config: config.clone(),
             registry: registry.clone(),
             keys: keys.clone(),
+            connections: connections.clone(),
             mesh: mesh.clone(),
             rtmp_listener,
             stop: stop_rx,
