@@ -100,6 +100,7 @@ impl Reader {
                 let event = session.handle(msg, &mut out).map_err(|e| e.to_string())?;
                 if let Some(event) = event {
                     if !self.on_event(event, &mut session, &mut out)? {
+                        log::debug!("rtmp {}: closing after refusal", self.conn.peer);
                         self.flush(&mut out);
                         return Ok(());
                     }
@@ -109,6 +110,7 @@ impl Reader {
             session.acknowledge(chunks.bytes_received(), &mut out);
             self.flush(&mut out);
             if self.read(&mut buf).await? == 0 {
+                log::debug!("rtmp {}: peer closed the connection", self.conn.peer);
                 return Ok(());
             }
         }

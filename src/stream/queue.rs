@@ -107,12 +107,13 @@ impl Outbox {
             }
         }
         self.queued_bytes.set(self.queued_bytes.get() + item_len(&item));
+        let is_seq_header = matches!(&item, Delivery::Frame(f) if f.seq_header);
         let newest_frame_ts = match &item {
             Delivery::Frame(f) => Some(f.ts),
             _ => None,
         };
         self.items.borrow_mut().push_back(item);
-        if let Some(ts) = newest_frame_ts {
+        if let Some(ts) = newest_frame_ts.filter(|_| !is_seq_header) {
             self.enforce_limit(ts);
         }
         self.wake();
@@ -138,11 +139,13 @@ impl Outbox {
         }
     }
 
-    /// Media time between the oldest queued frame and `newest_ts`; 0 across a timestamp reset.
+    /// Media time between the oldest queued media frame and `newest_ts`; 0 across a timestamp
+    /// reset. Metadata and sequence headers do not count: they carry the stream's first
+    /// timestamp, however long ago that was.
     fn span_ms(&self, newest_ts: u32) -> u32 {
         let items = self.items.borrow();
         let oldest = items.iter().find_map(|item| match item {
-            Delivery::Frame(f) => Some(f.ts),
+            Delivery::Frame(f) if !f.seq_header => Some(f.ts),
             _ => None,
         });
         oldest.map_or(0, |oldest| {
@@ -251,6 +254,17 @@ mod tests {
         out.clear();
         outbox.take_batch(100, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn headers_from_the_stream_start_do_not_count_as_lag() {
+        let outbox = Outbox::new(1000);
+        let header = Frame::new(FrameKind::Video, 0, false, true, Bytes::from_static(b"x"));
+        outbox.push(Delivery::Frame(Arc::new(header)));
+        outbox.push(frame(FrameKind::Video, 60_000, true));
+        outbox.push(frame(FrameKind::Video, 60_500, false));
+        assert_eq!(outbox.state(), QueueState::Open);
+        assert_eq!(queued(&outbox).len(), 3);
     }
 
     #[test]
