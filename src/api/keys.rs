@@ -61,7 +61,11 @@ mod tests {
         keys.set("room2", "k2abc");
         assert_eq!(keys.room_for_key("k1abc").as_deref(), Some("room1"));
         assert_eq!(keys.room_for_key("k2abc").as_deref(), Some("room2"));
-        assert_eq!(keys.room_for_key("room1"), None, "a bare room name is not a key");
+        assert_eq!(
+            keys.room_for_key("room1"),
+            None,
+            "a bare room name is not a key"
+        );
         assert_eq!(keys.room_for_key("k1ab"), None);
         assert_eq!(keys.room_for_key(""), None);
     }

@@ -213,7 +213,9 @@ impl Session {
     fn expect_connected(&self, what: &str) -> Result<(), Error> {
         match self.state {
             State::Connected => Ok(()),
-            _ => Err(protocol(format!("`{what}` while already publishing or playing"))),
+            _ => Err(protocol(format!(
+                "`{what}` while already publishing or playing"
+            ))),
         }
     }
 
@@ -225,7 +227,10 @@ impl Session {
         let app = app.ok_or_else(|| protocol("connect without an `app` string"))?;
         let app = app.split('?').next().unwrap_or("").trim_matches('/');
         self.app = app.to_string();
-        self.object_encoding = cmd.get("objectEncoding").and_then(Value::as_f64).unwrap_or(0.0);
+        self.object_encoding = cmd
+            .get("objectEncoding")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
         self.state = State::Connected;
 
         self.send(&control::window_ack_size(WINDOW_ACK_SIZE), out);
@@ -236,7 +241,11 @@ impl Session {
             ("fmsVer".into(), Value::String("FMS/3,0,1,123".into())),
             ("capabilities".into(), Value::Number(31.0)),
         ]);
-        let mut info = status("status", "NetConnection.Connect.Success", "Connection succeeded.");
+        let mut info = status(
+            "status",
+            "NetConnection.Connect.Success",
+            "Connection succeeded.",
+        );
         if let Value::Object(props) = &mut info {
             props.push(("objectEncoding".into(), Value::Number(self.object_encoding)));
         }
@@ -247,7 +256,10 @@ impl Session {
     pub fn accept_publish(&mut self, name: &str, out: &mut BytesMut) {
         self.state = State::Publishing;
         let description = format!("{name} is now published.");
-        self.on_status(status("status", "NetStream.Publish.Start", &description), out);
+        self.on_status(
+            status("status", "NetStream.Publish.Start", &description),
+            out,
+        );
     }
 
     /// Refuse a publish with an `onStatus` error, so the encoder can show why; the driver closes
@@ -278,7 +290,10 @@ impl Session {
         amf::amf0::encode_all(
             &[
                 Value::String("onStatus".into()),
-                Value::Object(vec![("code".into(), Value::String("NetStream.Data.Start".into()))]),
+                Value::Object(vec![(
+                    "code".into(),
+                    Value::String("NetStream.Data.Start".into()),
+                )]),
             ],
             &mut data_start,
         );
@@ -287,7 +302,12 @@ impl Session {
 
     fn on_status(&self, info: Value, out: &mut BytesMut) {
         let mut payload = Vec::new();
-        let values = [Value::String("onStatus".into()), Value::Number(0.0), Value::Null, info];
+        let values = [
+            Value::String("onStatus".into()),
+            Value::Number(0.0),
+            Value::Null,
+            info,
+        ];
         amf::amf0::encode_all(&values, &mut payload);
         self.encode(msg_type::COMMAND_AMF0, MEDIA_STREAM_ID, &payload, out);
     }
@@ -306,7 +326,15 @@ impl Session {
 
     fn send(&self, msg: &Message, out: &mut BytesMut) {
         let size = self.out_chunk_size;
-        chunk::encode_independent(msg.csid, 0, msg.type_id, msg.stream_id, &msg.payload, size, out);
+        chunk::encode_independent(
+            msg.csid,
+            0,
+            msg.type_id,
+            msg.stream_id,
+            &msg.payload,
+            size,
+            out,
+        );
     }
 
     fn encode(&self, type_id: u8, stream_id: u32, payload: &[u8], out: &mut BytesMut) {
@@ -335,7 +363,15 @@ pub fn play_notify(code: &str) -> Bytes {
     let size = player_chunk_size();
     if code.ends_with("UnpublishNotify") {
         let eof = control::stream_eof(MEDIA_STREAM_ID);
-        chunk::encode_independent(CSID_CONTROL, 0, eof.type_id, 0, &eof.payload, size, &mut out);
+        chunk::encode_independent(
+            CSID_CONTROL,
+            0,
+            eof.type_id,
+            0,
+            &eof.payload,
+            size,
+            &mut out,
+        );
     } else {
         let begin = control::stream_begin(MEDIA_STREAM_ID);
         let payload = &begin.payload;
@@ -392,7 +428,10 @@ mod tests {
     fn connect_message() -> Message {
         let app = Value::Object(vec![
             ("app".into(), Value::String("live?token=1".into())),
-            ("tcUrl".into(), Value::String("rtmp://127.0.0.1/live".into())),
+            (
+                "tcUrl".into(),
+                Value::String("rtmp://127.0.0.1/live".into()),
+            ),
         ]);
         command("connect", 1.0, &[app])
     }
@@ -420,8 +459,18 @@ mod tests {
         let mut set_chunk_size = BytesMut::new();
         let msg = control::set_chunk_size(player_chunk_size());
         let size = ChunkSize::new(128).expect("valid");
-        chunk::encode_independent(2, 0, msg.type_id, 0, &msg.payload, size, &mut set_chunk_size);
-        reader.read_message(&mut set_chunk_size).expect("set chunk size");
+        chunk::encode_independent(
+            2,
+            0,
+            msg.type_id,
+            0,
+            &msg.payload,
+            size,
+            &mut set_chunk_size,
+        );
+        reader
+            .read_message(&mut set_chunk_size)
+            .expect("set chunk size");
         reader
     }
 
@@ -432,7 +481,9 @@ mod tests {
     fn connected() -> Session {
         let mut session = Session::new();
         let mut out = BytesMut::new();
-        session.handle(connect_message(), &mut out).expect("connect");
+        session
+            .handle(connect_message(), &mut out)
+            .expect("connect");
         session
     }
 
@@ -440,7 +491,12 @@ mod tests {
     fn connect_gets_control_messages_then_success() {
         let mut session = Session::new();
         let mut out = BytesMut::new();
-        assert_eq!(session.handle(connect_message(), &mut out).expect("connect"), None);
+        assert_eq!(
+            session
+                .handle(connect_message(), &mut out)
+                .expect("connect"),
+            None
+        );
         assert_eq!(session.app(), "live");
         let msgs = replies(&mut out);
         let types: Vec<u8> = msgs.iter().map(|m| m.0).collect();
@@ -456,9 +512,14 @@ mod tests {
     fn create_stream_returns_stream_one() {
         let mut session = connected();
         let mut out = BytesMut::new();
-        session.handle(command("createStream", 4.0, &[Value::Null]), &mut out).expect("ok");
+        session
+            .handle(command("createStream", 4.0, &[Value::Null]), &mut out)
+            .expect("ok");
         let mut reader = player_reader();
-        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        let msg = reader
+            .read_message(&mut out)
+            .expect("chunks")
+            .expect("a message");
         let values = amf::decode_message_values(false, &msg.payload).expect("AMF");
         assert_eq!(values[0].as_str(), Some("_result"));
         assert_eq!(values[1].as_f64(), Some(4.0));
@@ -469,7 +530,11 @@ mod tests {
     fn publish_and_play_are_events_with_the_query_split_off() {
         let mut session = connected();
         let mut out = BytesMut::new();
-        let publish = command("publish", 5.0, &[Value::Null, Value::String("cam?k=v".into())]);
+        let publish = command(
+            "publish",
+            5.0,
+            &[Value::Null, Value::String("cam?k=v".into())],
+        );
         let event = session.handle(publish, &mut out).expect("publish");
         let expected = Event::Publish {
             app: "live".into(),
@@ -508,18 +573,27 @@ mod tests {
         // Skip the connect replies, which were sent at chunk size 128 and 4096.
         session.reject_publish("NetStream.Publish.BadName", "taken", &mut out);
         let mut reader = player_reader();
-        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        let msg = reader
+            .read_message(&mut out)
+            .expect("chunks")
+            .expect("a message");
         let values = amf::decode_message_values(false, &msg.payload).expect("AMF");
         assert_eq!(values[0].as_str(), Some("onStatus"));
         assert_eq!(status_code(&values), Some("NetStream.Publish.BadName"));
-        assert_eq!(values[3].get("level").and_then(Value::as_str), Some("error"));
+        assert_eq!(
+            values[3].get("level").and_then(Value::as_str),
+            Some("error")
+        );
     }
 
     #[test]
     fn protocol_errors_are_errors_not_panics() {
         let mut out = BytesMut::new();
         let publish = command("publish", 5.0, &[Value::Null, Value::String("x".into())]);
-        assert!(Session::new().handle(publish, &mut out).is_err(), "publish before connect");
+        assert!(
+            Session::new().handle(publish, &mut out).is_err(),
+            "publish before connect"
+        );
         let mut session = connected();
         let nameless = command("play", 5.0, &[Value::Null, Value::Number(3.0)]);
         assert!(session.handle(nameless, &mut out).is_err());
@@ -544,7 +618,10 @@ mod tests {
         let ping = control::ping_request(0x01020304);
         session.handle(ping, &mut out).expect("ping");
         let mut reader = player_reader();
-        let msg = reader.read_message(&mut out).expect("chunks").expect("a message");
+        let msg = reader
+            .read_message(&mut out)
+            .expect("chunks")
+            .expect("a message");
         assert_eq!(msg.type_id, msg_type::USER_CONTROL);
         assert_eq!(&msg.payload[..], &[0, 7, 1, 2, 3, 4]);
     }

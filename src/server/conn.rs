@@ -33,11 +33,17 @@ impl Conn {
     }
 
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.borrow().set_read_timeout(timeout).map_err(io::Error::from)
+        self.stream
+            .borrow()
+            .set_read_timeout(timeout)
+            .map_err(io::Error::from)
     }
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.borrow().set_write_timeout(timeout).map_err(io::Error::from)
+        self.stream
+            .borrow()
+            .set_write_timeout(timeout)
+            .map_err(io::Error::from)
     }
 
     /// Append up to [`READ_SIZE`] bytes to `buf`; Ok(0) at end of stream.

@@ -54,7 +54,11 @@ pub fn online_cpus() -> usize {
 /// Run the server until SIGINT/SIGTERM. Errors are startup errors (e.g. a port in use).
 pub fn run(config: Config) -> Result<(), String> {
     let cpus = online_cpus();
-    let cores = if config.cores == 0 { cpus } else { config.cores };
+    let cores = if config.cores == 0 {
+        cpus
+    } else {
+        config.cores
+    };
     let config = Arc::new(config);
     let rtmp_listeners = bind_listeners(config.rtmp_addr.0, cores)
         .map_err(|e| format!("cannot listen on rtmp_addr {}: {e}", config.rtmp_addr))?;

@@ -10,7 +10,10 @@ pub fn fill(buf: &mut [u8]) {
         let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         if n < 0 {
             let err = std::io::Error::last_os_error();
-            assert!(err.kind() == std::io::ErrorKind::Interrupted, "getrandom failed: {err}");
+            assert!(
+                err.kind() == std::io::ErrorKind::Interrupted,
+                "getrandom failed: {err}"
+            );
             continue;
         }
         filled += n as usize;

@@ -18,10 +18,10 @@ use super::core::CoreContext;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
+use crate::stream::StreamKey;
 use crate::stream::hub::{Publication, Subscription};
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
-use crate::stream::StreamKey;
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -59,6 +59,7 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
 enum Role {
     None,
     Publisher(Publication),
+    /// Held for its `Drop`: leaving the role unsubscribes the player.
     Player(#[allow(dead_code)] Subscription),
 }
 
@@ -85,7 +86,9 @@ impl Reader {
 
     async fn run(&mut self) -> Result<(), String> {
         let read_timeout = self.ctx.config.read_timeout();
-        self.conn.set_read_timeout(Some(read_timeout)).map_err(|e| e.to_string())?;
+        self.conn
+            .set_read_timeout(Some(read_timeout))
+            .map_err(|e| e.to_string())?;
         self.conn
             .set_write_timeout(Some(self.ctx.config.write_timeout()))
             .map_err(|e| e.to_string())?;
@@ -98,12 +101,12 @@ impl Reader {
         loop {
             while let Some(msg) = chunks.read_message(&mut buf).map_err(|e| e.to_string())? {
                 let event = session.handle(msg, &mut out).map_err(|e| e.to_string())?;
-                if let Some(event) = event {
-                    if !self.on_event(event, &mut session, &mut out)? {
-                        log::debug!("rtmp {}: closing after refusal", self.conn.peer);
-                        self.flush(&mut out);
-                        return Ok(());
-                    }
+                if let Some(event) = event
+                    && !self.on_event(event, &mut session, &mut out)?
+                {
+                    log::debug!("rtmp {}: closing after refusal", self.conn.peer);
+                    self.flush(&mut out);
+                    return Ok(());
                 }
                 self.flush(&mut out);
             }
@@ -180,10 +183,19 @@ impl Reader {
         }
     }
 
-    fn publish(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) -> bool {
+    fn publish(
+        &mut self,
+        app: &str,
+        name: &str,
+        session: &mut Session,
+        out: &mut BytesMut,
+    ) -> bool {
         let config = &self.ctx.config;
         if !config.app(app).is_some_and(|a| a.live) {
-            log::warn!("rtmp {}: publish to unknown app {app:?} refused", self.conn.peer);
+            log::warn!(
+                "rtmp {}: publish to unknown app {app:?} refused",
+                self.conn.peer
+            );
             let why = format!("no live application {app:?}");
             session.reject_publish("NetStream.Publish.BadName", &why, out);
             return false;
@@ -194,7 +206,10 @@ impl Reader {
             self.ctx.keys.room_for_key(name)
         };
         let Some(room) = room else {
-            log::warn!("rtmp {}: publish with unknown channel key refused", self.conn.peer);
+            log::warn!(
+                "rtmp {}: publish with unknown channel key refused",
+                self.conn.peer
+            );
             session.reject_publish("NetStream.Publish.BadName", "unknown channel key", out);
             return false;
         };
@@ -208,7 +223,10 @@ impl Reader {
                 true
             }
             Err(_) => {
-                log::warn!("rtmp {}: {key} is already being published: refused", self.conn.peer);
+                log::warn!(
+                    "rtmp {}: {key} is already being published: refused",
+                    self.conn.peer
+                );
                 let why = format!("{key} is already being published");
                 session.reject_publish("NetStream.Publish.BadName", &why, out);
                 false
@@ -239,7 +257,9 @@ fn wait_for_stream(outbox: Rc<Outbox>, timeout: Duration) {
     glommio::spawn_local(async move {
         glommio::timer::sleep(timeout).await;
         if !outbox.has_started() && outbox.state() == QueueState::Open {
-            outbox.push(Delivery::Raw(session::play_notify("NetStream.Play.StreamNotFound")));
+            outbox.push(Delivery::Raw(session::play_notify(
+                "NetStream.Play.StreamNotFound",
+            )));
             outbox.close();
         }
     })
@@ -270,7 +290,9 @@ async fn write_loop(conn: &Conn, outbox: &Outbox) -> Result<(), String> {
                 Delivery::StreamStart => {
                     starts += 1;
                     if starts > 1 {
-                        buf.extend_from_slice(&session::play_notify("NetStream.Play.PublishNotify"));
+                        buf.extend_from_slice(&session::play_notify(
+                            "NetStream.Play.PublishNotify",
+                        ));
                     }
                 }
                 Delivery::StreamEnd => {

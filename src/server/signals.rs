@@ -30,7 +30,11 @@ impl StopSignals {
             // SAFETY: `self.set` is an initialised signal set, `signal` a valid out pointer.
             let rc = unsafe { libc::sigwait(&self.set, &mut signal) };
             if rc == 0 {
-                return if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
+                return if signal == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
             }
         }
     }

@@ -63,7 +63,12 @@ impl GopCache {
     pub fn bootstrap(&self) -> Vec<SharedFrame> {
         let headers = [&self.metadata, &self.video_header, &self.audio_header];
         let frames = self.gops.iter().flatten();
-        headers.into_iter().flatten().chain(frames).cloned().collect()
+        headers
+            .into_iter()
+            .flatten()
+            .chain(frames)
+            .cloned()
+            .collect()
     }
 
     /// Rebuild from a bootstrap sequence received from the owner core.
@@ -89,7 +94,13 @@ mod tests {
     use crate::stream::frame::Frame;
 
     fn frame(kind: FrameKind, ts: u32, key: bool, seq: bool) -> SharedFrame {
-        Arc::new(Frame::new(kind, ts, key, seq, Bytes::from_static(&[0x17, 1, 0, 0, 0])))
+        Arc::new(Frame::new(
+            kind,
+            ts,
+            key,
+            seq,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+        ))
     }
 
     fn timestamps(frames: &[SharedFrame]) -> Vec<(u32, bool)> {
@@ -114,7 +125,14 @@ mod tests {
         assert!(boot[2].seq_header && boot[2].kind == FrameKind::Audio);
         assert_eq!(
             timestamps(&boot[3..]),
-            vec![(100, true), (110, false), (133, false), (200, true), (210, false), (233, false)]
+            vec![
+                (100, true),
+                (110, false),
+                (133, false),
+                (200, true),
+                (210, false),
+                (233, false)
+            ]
         );
     }
 
@@ -134,6 +152,9 @@ mod tests {
         cache.push(&frame(FrameKind::Video, 80, false, false));
         let mut copy = GopCache::new(1);
         copy.load(&cache.bootstrap());
-        assert_eq!(timestamps(&copy.bootstrap()), timestamps(&cache.bootstrap()));
+        assert_eq!(
+            timestamps(&copy.bootstrap()),
+            timestamps(&cache.bootstrap())
+        );
     }
 }

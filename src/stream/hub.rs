@@ -102,10 +102,13 @@ impl CoreHub {
 
     fn request_frames(&self, key: &StreamKey, owner: Owner) {
         if owner.core != self.core {
-            self.send(owner.core, CoreMsg::Subscribe {
-                key: key.clone(),
-                core: self.core,
-            });
+            self.send(
+                owner.core,
+                CoreMsg::Subscribe {
+                    key: key.clone(),
+                    core: self.core,
+                },
+            );
             return;
         }
         let owned = self.owned.borrow().get(key).cloned();
@@ -126,11 +129,14 @@ impl CoreHub {
         if core == self.core {
             self.on_start(key, session, &bootstrap);
         } else {
-            self.send(core, CoreMsg::Start {
-                key: key.clone(),
-                session,
-                bootstrap,
-            });
+            self.send(
+                core,
+                CoreMsg::Start {
+                    key: key.clone(),
+                    session,
+                    bootstrap,
+                },
+            );
         }
     }
 
@@ -198,7 +204,10 @@ impl CoreHub {
     /// Number of players on this core, per stream.
     pub fn local_players(&self) -> Vec<(StreamKey, usize)> {
         let local = self.local.borrow();
-        local.iter().map(|(k, s)| (k.clone(), s.player_count())).collect()
+        local
+            .iter()
+            .map(|(k, s)| (k.clone(), s.player_count()))
+            .collect()
     }
 }
 
@@ -222,10 +231,13 @@ impl Publication {
             if core == self.hub.core {
                 self.hub.on_frame(session, frame.clone());
             } else {
-                self.hub.send(core, CoreMsg::Frame {
-                    session,
-                    frame: frame.clone(),
-                });
+                self.hub.send(
+                    core,
+                    CoreMsg::Frame {
+                        session,
+                        frame: frame.clone(),
+                    },
+                );
             }
         }
     }
@@ -280,10 +292,13 @@ impl Drop for Subscription {
                 owned.subscribers.borrow_mut().retain(|&c| c != hub.core);
             }
         } else {
-            hub.send(owner.core, CoreMsg::Unsubscribe {
-                key: key.clone(),
-                core: hub.core,
-            });
+            hub.send(
+                owner.core,
+                CoreMsg::Unsubscribe {
+                    key: key.clone(),
+                    core: hub.core,
+                },
+            );
         }
     }
 }

@@ -71,7 +71,10 @@ mod tests {
         payload.extend_from_slice(b"\x08\x00\x00\x00\x00\x00\x00\x09");
         let frame = frame_from_message(msg_type::DATA_AMF0, 0, payload.into()).expect("frame");
         assert!(frame.seq_header);
-        assert_eq!(&frame.body[..], b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
+        assert_eq!(
+            &frame.body[..],
+            b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09"
+        );
     }
 
     #[test]
@@ -93,6 +96,9 @@ mod tests {
         assert!(matches!(r, Err(Skip::Malformed(_))));
         let r = frame_from_message(msg_type::AUDIO, 0, Bytes::new());
         assert!(matches!(r, Err(Skip::Malformed(_))));
-        assert_eq!(frame_from_message(20, 0, Bytes::new()).err(), Some(Skip::NotMedia));
+        assert_eq!(
+            frame_from_message(20, 0, Bytes::new()).err(),
+            Some(Skip::NotMedia)
+        );
     }
 }

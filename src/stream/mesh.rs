@@ -51,7 +51,9 @@ pub struct MeshSender {
 
 impl MeshSender {
     pub fn new(senders: Senders<CoreMsg>) -> Rc<Self> {
-        let backlogs = (0..senders.nr_consumers()).map(|_| RefCell::default()).collect();
+        let backlogs = (0..senders.nr_consumers())
+            .map(|_| RefCell::default())
+            .collect();
         Rc::new(MeshSender {
             senders,
             backlogs,

@@ -97,16 +97,18 @@ impl Outbox {
         if let Delivery::StreamStart = item {
             self.started.set(true);
         }
-        if let Delivery::Frame(frame) = &item {
-            if frame.is_droppable_video() && self.skipping_video.get() {
-                if !frame.keyframe {
-                    self.dropped_frames.set(self.dropped_frames.get() + 1);
-                    return;
-                }
-                self.skipping_video.set(false);
+        if let Delivery::Frame(frame) = &item
+            && frame.is_droppable_video()
+            && self.skipping_video.get()
+        {
+            if !frame.keyframe {
+                self.dropped_frames.set(self.dropped_frames.get() + 1);
+                return;
             }
+            self.skipping_video.set(false);
         }
-        self.queued_bytes.set(self.queued_bytes.get() + item_len(&item));
+        self.queued_bytes
+            .set(self.queued_bytes.get() + item_len(&item));
         let is_seq_header = matches!(&item, Delivery::Frame(f) if f.seq_header);
         let newest_frame_ts = match &item {
             Delivery::Frame(f) => Some(f.ts),
@@ -120,8 +122,7 @@ impl Outbox {
     }
 
     fn enforce_limit(&self, newest_ts: u32) {
-        if self.span_ms(newest_ts) <= self.limit_ms && self.queued_bytes.get() <= MAX_QUEUED_BYTES
-        {
+        if self.span_ms(newest_ts) <= self.limit_ms && self.queued_bytes.get() <= MAX_QUEUED_BYTES {
             return;
         }
         let mut items = self.items.borrow_mut();
@@ -179,7 +180,8 @@ impl Outbox {
             taken += len;
             out.extend(items.pop_front());
         }
-        self.queued_bytes.set(self.queued_bytes.get().saturating_sub(taken));
+        self.queued_bytes
+            .set(self.queued_bytes.get().saturating_sub(taken));
     }
 
     fn wake(&self) {
@@ -205,7 +207,13 @@ mod tests {
     use crate::stream::frame::{Frame, FrameKind};
 
     fn frame(kind: FrameKind, ts: u32, key: bool) -> Delivery {
-        Delivery::Frame(Arc::new(Frame::new(kind, ts, key, false, Bytes::from_static(b"x"))))
+        Delivery::Frame(Arc::new(Frame::new(
+            kind,
+            ts,
+            key,
+            false,
+            Bytes::from_static(b"x"),
+        )))
     }
 
     fn queued(outbox: &Outbox) -> Vec<(u32, bool)> {
@@ -230,7 +238,10 @@ mod tests {
         outbox.push(frame(FrameKind::Video, 1200, false)); // still skipping
         outbox.push(frame(FrameKind::Video, 1300, true)); // keyframe resumes video
         assert_eq!(outbox.state(), QueueState::Open);
-        assert_eq!(queued(&outbox), vec![(500, false), (1000, false), (1300, true)]);
+        assert_eq!(
+            queued(&outbox),
+            vec![(500, false), (1000, false), (1300, true)]
+        );
         assert_eq!(outbox.dropped_frames(), 4);
     }
 

@@ -105,7 +105,9 @@ impl Registry {
     /// Live streams and their owners, for stats.
     pub fn live(&self) -> Vec<(StreamKey, Owner)> {
         let streams = self.lock();
-        let live = streams.iter().filter_map(|(k, e)| Some((k.clone(), e.owner?)));
+        let live = streams
+            .iter()
+            .filter_map(|(k, e)| Some((k.clone(), e.owner?)));
         live.collect()
     }
 }
