@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         logger.parse_filters(&spec);
     }
     logger.init();
+    for key in &config.ignored_keys {
+        log::warn!("config key `{key}` is a livego setting this server does not use: ignored");
+    }
     match livego::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

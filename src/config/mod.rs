@@ -46,7 +46,21 @@ pub struct Config {
     pub max_connections: usize,
     pub max_players_per_stream: usize,
     pub player_queue_ms: u64,
+    /// Keys of the Go livego that this server accepts but does not use (see
+    /// [`LIVEGO_ONLY_KEYS`]); logged at startup.
+    #[serde(skip)]
+    pub ignored_keys: Vec<String>,
 }
+
+/// Keys a livego.yaml may hold that mean nothing here: Redis is replaced by the `key_store`
+/// file, and livego's `enable_tls_verify` concerns its relay client. Accepted (and reported)
+/// so that an existing livego.yaml starts unchanged.
+pub const LIVEGO_ONLY_KEYS: [&str; 4] = [
+    "redis_addr",
+    "redis_pwd",
+    "enable_tls_verify",
+    "config_file",
+];
 
 /// One `server:` entry. As in livego, a flag left out of an entry is false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +133,7 @@ impl Default for Config {
             max_connections: 0,
             max_players_per_stream: 0,
             player_queue_ms: 3000,
+            ignored_keys: Vec::new(),
         }
     }
 }
@@ -143,8 +158,13 @@ impl Config {
     }
 
     /// Deserializes a merged YAML mapping (file + flags), naming the key of the first error.
-    fn from_value(root: Mapping) -> Result<Config, ConfigError> {
+    fn from_value(mut root: Mapping) -> Result<Config, ConfigError> {
         let known = defaults_value();
+        let ignored_keys: Vec<String> = LIVEGO_ONLY_KEYS
+            .iter()
+            .filter(|key| root.remove(**key).is_some())
+            .map(|key| key.to_string())
+            .collect();
         for (key, value) in &root {
             let name = key
                 .as_str()
@@ -154,8 +174,9 @@ impl Config {
             serde_yaml::from_value::<Config>(Value::Mapping(single))
                 .map_err(|e| ConfigError::key(name, e))?;
         }
-        let config: Config =
+        let mut config: Config =
             serde_yaml::from_value(Value::Mapping(root)).map_err(ConfigError::new)?;
+        config.ignored_keys = ignored_keys;
         config.validate()
     }
 

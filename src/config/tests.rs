@@ -401,3 +401,14 @@ fn default_file_is_conf_livego_yaml() {
     assert!(std::path::Path::new("conf/livego.yaml").exists());
     assert_eq!(run(&[]).unwrap(), Config::default());
 }
+
+#[test]
+fn livego_only_keys_are_accepted_and_reported() {
+    let config = load(
+        "redis_addr: \"127.0.0.1:6379\"\nredis_pwd: x\ngop_num: 2\n",
+        &[],
+    )
+    .expect("a livego.yaml with Redis settings loads");
+    assert_eq!(config.ignored_keys, vec!["redis_addr", "redis_pwd"]);
+    assert_eq!(config.gop_num, 2);
+}

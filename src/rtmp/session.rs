@@ -13,9 +13,8 @@ use bytes::{Bytes, BytesMut};
 use super::chunk::{self, ChunkSize, control};
 use super::message::{Message, msg_type, user_control};
 use crate::amf::{self, Value};
-use crate::stream::frame::{MEDIA_STREAM_ID, PLAYER_CHUNK_SIZE, player_chunk_size};
+use crate::stream::frame::{MEDIA_STREAM_ID, player_chunk_size};
 
-const CSID_CONTROL: u32 = 2;
 const CSID_COMMAND: u32 = 3;
 /// Window acknowledgement size and peer bandwidth we announce.
 pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
@@ -343,44 +342,67 @@ impl Session {
     }
 }
 
-/// onStatus messages sent to players when their stream starts again or ends; the same bytes
-/// for every player (they follow our Set Chunk Size).
-pub fn play_notify(code: &str) -> Bytes {
+/// An onStatus for a player's NetStream, sent outside the command exchange (stream started
+/// again, ended, not found). The same bytes for every player: they follow our Set Chunk Size.
+pub fn play_status(level: &str, code: &str, description: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    encode_play_status(level, code, description, &mut out);
+    out.freeze()
+}
+
+fn encode_play_status(level: &str, code: &str, description: &str, out: &mut BytesMut) {
     let mut payload = Vec::new();
-    let description = if code.ends_with("UnpublishNotify") {
-        "The stream is no longer published."
-    } else {
-        "The stream is published."
-    };
     let values = [
         Value::String("onStatus".into()),
         Value::Number(0.0),
         Value::Null,
-        status("status", code, description),
+        status(level, code, description),
     ];
     amf::amf0::encode_all(&values, &mut payload);
+    let (csid, ty, size) = (CSID_COMMAND, msg_type::COMMAND_AMF0, player_chunk_size());
+    chunk::encode_independent(csid, 0, ty, MEDIA_STREAM_ID, &payload, size, out);
+}
+
+/// What a player gets when its publisher leaves: Stream EOF and `NetStream.Play.UnpublishNotify`.
+pub fn stream_ended() -> Bytes {
     let mut out = BytesMut::new();
-    let size = player_chunk_size();
-    if code.ends_with("UnpublishNotify") {
-        let eof = control::stream_eof(MEDIA_STREAM_ID);
-        chunk::encode_independent(
-            CSID_CONTROL,
-            0,
-            eof.type_id,
-            0,
-            &eof.payload,
-            size,
-            &mut out,
-        );
-    } else {
-        let begin = control::stream_begin(MEDIA_STREAM_ID);
-        let payload = &begin.payload;
-        chunk::encode_independent(CSID_CONTROL, 0, begin.type_id, 0, payload, size, &mut out);
-    }
-    let (csid, ty) = (CSID_COMMAND, msg_type::COMMAND_AMF0);
-    chunk::encode_independent(csid, 0, ty, MEDIA_STREAM_ID, &payload, size, &mut out);
-    debug_assert_eq!(size.get(), PLAYER_CHUNK_SIZE);
+    encode_control(&control::stream_eof(MEDIA_STREAM_ID), &mut out);
+    let description = "The stream is no longer published.";
+    encode_play_status(
+        "status",
+        "NetStream.Play.UnpublishNotify",
+        description,
+        &mut out,
+    );
     out.freeze()
+}
+
+/// What a waiting player gets when the stream is published again: Stream Begin and
+/// `NetStream.Play.PublishNotify`.
+pub fn stream_restarted() -> Bytes {
+    let mut out = BytesMut::new();
+    encode_control(&control::stream_begin(MEDIA_STREAM_ID), &mut out);
+    let description = "The stream is published.";
+    encode_play_status(
+        "status",
+        "NetStream.Play.PublishNotify",
+        description,
+        &mut out,
+    );
+    out.freeze()
+}
+
+fn encode_control(msg: &Message, out: &mut BytesMut) {
+    let size = player_chunk_size();
+    chunk::encode_independent(
+        msg.csid,
+        0,
+        msg.type_id,
+        msg.stream_id,
+        &msg.payload,
+        size,
+        out,
+    );
 }
 
 fn status(level: &str, code: &str, description: &str) -> Value {
@@ -501,7 +523,10 @@ mod tests {
         let msgs = replies(&mut out);
         let types: Vec<u8> = msgs.iter().map(|m| m.0).collect();
         assert_eq!(types, vec![5, 6, 1, msg_type::COMMAND_AMF0]);
-        assert_eq!(&msgs[2].2[..], &PLAYER_CHUNK_SIZE.to_be_bytes());
+        assert_eq!(
+            &msgs[2].2[..],
+            &crate::stream::frame::PLAYER_CHUNK_SIZE.to_be_bytes()
+        );
         let result = &msgs[3].1;
         assert_eq!(result[0].as_str(), Some("_result"));
         assert_eq!(result[1].as_f64(), Some(1.0));

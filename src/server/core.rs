@@ -61,7 +61,14 @@ pub async fn run(setup: CoreSetup) {
         },
         None => (None, None),
     };
-    let hub = CoreHub::new(core, setup.registry, mesh, setup.config.gop_num);
+    let config = &setup.config;
+    let hub = CoreHub::new(
+        core,
+        setup.registry,
+        mesh,
+        config.gop_num,
+        config.max_players_per_stream,
+    );
     let ctx = Rc::new(CoreContext {
         config: setup.config,
         hub: hub.clone(),

@@ -22,6 +22,7 @@ use crate::stream::StreamKey;
 use crate::stream::hub::{Publication, Subscription};
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
+use crate::stream::registry::StreamFull;
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -242,7 +243,21 @@ impl Reader {
         if let Err(e) = self.conn.set_read_timeout(None) {
             log::warn!("rtmp {}: {e}", self.conn.peer);
         }
-        let subscription = self.ctx.hub.subscribe(key.clone(), self.outbox.clone());
+        let subscription = match self.ctx.hub.subscribe(key.clone(), self.outbox.clone()) {
+            Ok(subscription) => subscription,
+            Err(StreamFull) => {
+                let limit = self.ctx.config.max_players_per_stream;
+                log::warn!(
+                    "rtmp {}: {key} has {limit} players already: refused",
+                    self.conn.peer
+                );
+                let why = format!("{key} has too many players");
+                let failed = session::play_status("error", "NetStream.Play.Failed", &why);
+                self.outbox.push(Delivery::Raw(failed));
+                self.outbox.close();
+                return;
+            }
+        };
         if !subscription.is_live() {
             wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
         }
@@ -257,9 +272,9 @@ fn wait_for_stream(outbox: Rc<Outbox>, timeout: Duration) {
     glommio::spawn_local(async move {
         glommio::timer::sleep(timeout).await;
         if !outbox.has_started() && outbox.state() == QueueState::Open {
-            outbox.push(Delivery::Raw(session::play_notify(
-                "NetStream.Play.StreamNotFound",
-            )));
+            let why = "The stream was not published in time.";
+            let not_found = session::play_status("error", "NetStream.Play.StreamNotFound", why);
+            outbox.push(Delivery::Raw(not_found));
             outbox.close();
         }
     })
@@ -290,14 +305,10 @@ async fn write_loop(conn: &Conn, outbox: &Outbox) -> Result<(), String> {
                 Delivery::StreamStart => {
                     starts += 1;
                     if starts > 1 {
-                        buf.extend_from_slice(&session::play_notify(
-                            "NetStream.Play.PublishNotify",
-                        ));
+                        buf.extend_from_slice(&session::stream_restarted());
                     }
                 }
-                Delivery::StreamEnd => {
-                    buf.extend_from_slice(&session::play_notify("NetStream.Play.UnpublishNotify"))
-                }
+                Delivery::StreamEnd => buf.extend_from_slice(&session::stream_ended()),
             }
         }
         let started = Instant::now();

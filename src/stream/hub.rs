@@ -16,7 +16,7 @@ use super::key::StreamKey;
 use super::local::LocalStream;
 use super::mesh::{CoreMsg, MeshSender};
 use super::queue::Outbox;
-use super::registry::{AlreadyPublishing, Owner, Registry, SessionId};
+use super::registry::{AlreadyPublishing, Owner, Registry, SessionId, StreamFull};
 
 pub struct CoreHub {
     pub core: usize,
@@ -24,6 +24,7 @@ pub struct CoreHub {
     /// None when running on a single core.
     mesh: Option<Rc<MeshSender>>,
     gop_num: usize,
+    max_players_per_stream: usize,
     owned: RefCell<HashMap<StreamKey, Rc<Owned>>>,
     local: RefCell<HashMap<StreamKey, Rc<LocalStream>>>,
     local_by_session: RefCell<HashMap<SessionId, Rc<LocalStream>>>,
@@ -43,12 +44,14 @@ impl CoreHub {
         registry: Arc<Registry>,
         mesh: Option<Rc<MeshSender>>,
         gop_num: usize,
+        max_players_per_stream: usize,
     ) -> Rc<Self> {
         Rc::new(CoreHub {
             core,
             registry,
             mesh,
             gop_num,
+            max_players_per_stream,
             owned: RefCell::default(),
             local: RefCell::default(),
             local_by_session: RefCell::default(),
@@ -79,25 +82,31 @@ impl CoreHub {
     }
 
     /// Add a player (its outbox) to `key`, live or not yet.
-    pub fn subscribe(self: &Rc<Self>, key: StreamKey, outbox: Rc<Outbox>) -> Subscription {
+    pub fn subscribe(
+        self: &Rc<Self>,
+        key: StreamKey,
+        outbox: Rc<Outbox>,
+    ) -> Result<Subscription, StreamFull> {
+        let max = self.max_players_per_stream;
+        let owner = self.registry.add_player(&key, self.core, max)?;
         let existing = self.local.borrow().get(&key).cloned();
         let stream = match existing {
             Some(stream) => stream,
             None => {
                 let stream = Rc::new(LocalStream::new(key.clone(), self.gop_num));
                 self.local.borrow_mut().insert(key.clone(), stream.clone());
-                if let Some(owner) = self.registry.subscribe(&key, self.core) {
+                if let Some(owner) = owner {
                     self.request_frames(&key, owner);
                 }
                 stream
             }
         };
         stream.add_player(outbox.clone());
-        Subscription {
+        Ok(Subscription {
             hub: self.clone(),
             stream,
             outbox,
-        }
+        })
     }
 
     fn request_frames(&self, key: &StreamKey, owner: Owner) {
@@ -275,16 +284,18 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.stream.remove_player(&self.outbox);
-        if self.stream.player_count() > 0 {
-            return;
-        }
         let hub = &self.hub;
         let key = &self.stream.key;
+        let last_on_core = self.stream.player_count() == 0;
+        let owner = hub.registry.remove_player(key, hub.core, last_on_core);
+        if !last_on_core {
+            return;
+        }
         hub.local.borrow_mut().remove(key);
         if let Some(session) = self.stream.session() {
             hub.local_by_session.borrow_mut().remove(&session);
         }
-        let Some(owner) = hub.registry.unsubscribe(key, hub.core) else {
+        let Some(owner) = owner else {
             return;
         };
         if owner.core == hub.core {

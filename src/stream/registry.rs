@@ -22,7 +22,10 @@ pub struct Owner {
 #[derive(Debug, Default)]
 struct Entry {
     owner: Option<Owner>,
+    /// Cores with players of this stream.
     subscribers: BTreeSet<usize>,
+    /// Players on all cores.
+    players: usize,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +36,10 @@ pub struct Registry {
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct AlreadyPublishing;
+
+/// `max_players_per_stream` reached.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StreamFull;
 
 impl Registry {
     pub fn new() -> Self {
@@ -78,19 +85,36 @@ impl Registry {
         }
     }
 
-    /// Record that `core` has players for `key`; returns the current owner, if live.
-    pub fn subscribe(&self, key: &StreamKey, core: usize) -> Option<Owner> {
+    /// Count a new player of `key` on `core` (`max` players at most, 0 = unlimited); returns
+    /// the current owner, if live.
+    pub fn add_player(
+        &self,
+        key: &StreamKey,
+        core: usize,
+        max: usize,
+    ) -> Result<Option<Owner>, StreamFull> {
         let mut streams = self.lock();
         let entry = streams.entry(key.clone()).or_default();
+        if max != 0 && entry.players >= max {
+            if entry.owner.is_none() && entry.players == 0 {
+                streams.remove(key);
+            }
+            return Err(StreamFull);
+        }
+        entry.players += 1;
         entry.subscribers.insert(core);
-        entry.owner
+        Ok(entry.owner)
     }
 
-    /// `core` has no players left for `key`; returns the current owner, if live.
-    pub fn unsubscribe(&self, key: &StreamKey, core: usize) -> Option<Owner> {
+    /// A player of `key` on `core` left (`last_on_core`: no others remain there); returns the
+    /// current owner, if live.
+    pub fn remove_player(&self, key: &StreamKey, core: usize, last_on_core: bool) -> Option<Owner> {
         let mut streams = self.lock();
         let entry = streams.get_mut(key)?;
-        entry.subscribers.remove(&core);
+        entry.players = entry.players.saturating_sub(1);
+        if last_on_core {
+            entry.subscribers.remove(&core);
+        }
         let owner = entry.owner;
         if owner.is_none() && entry.subscribers.is_empty() {
             streams.remove(key);
@@ -144,13 +168,24 @@ mod tests {
     fn publisher_learns_waiting_cores_and_entries_are_freed() {
         let reg = Registry::new();
         let key = StreamKey::new("live", "a");
-        assert_eq!(reg.subscribe(&key, 1), None);
+        assert_eq!(reg.add_player(&key, 1, 0), Ok(None));
         let (owner, waiting) = reg.publish(&key, 0).expect("publish");
         assert_eq!(waiting, vec![1]);
-        assert_eq!(reg.subscribe(&key, 0), Some(owner));
-        reg.unsubscribe(&key, 0);
-        reg.unsubscribe(&key, 1);
+        assert_eq!(reg.add_player(&key, 0, 0), Ok(Some(owner)));
+        reg.remove_player(&key, 0, true);
+        reg.remove_player(&key, 1, true);
         reg.unpublish(&key, owner.session);
         assert!(reg.lock().is_empty());
+    }
+
+    #[test]
+    fn players_per_stream_are_limited_over_all_cores() {
+        let reg = Registry::new();
+        let key = StreamKey::new("live", "a");
+        assert!(reg.add_player(&key, 0, 2).is_ok());
+        assert!(reg.add_player(&key, 1, 2).is_ok());
+        assert_eq!(reg.add_player(&key, 1, 2), Err(StreamFull));
+        reg.remove_player(&key, 1, true);
+        assert!(reg.add_player(&key, 1, 2).is_ok());
     }
 }
