@@ -9,21 +9,15 @@ pub mod tag;
 
 use std::fmt;
 
+/// A truncated structure or a field with a forbidden value: the same shapes as the codec
+/// parsers' errors.
+pub use crate::codec::Error as FieldError;
+
 /// Why FLV data could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// A tag body is shorter than its header: `needed` bytes are required, `available` exist.
-    Truncated {
-        what: &'static str,
-        needed: usize,
-        available: usize,
-    },
-    /// A field holds a reserved, forbidden or unsupported value.
-    Invalid {
-        what: &'static str,
-        value: u32,
-        expected: &'static str,
-    },
+    /// A tag or header is truncated, or a field holds a reserved or unsupported value.
+    Field(FieldError),
     /// The stream does not start with the "FLV" signature.
     BadSignature([u8; 3]),
     /// A PreviousTagSize field disagrees with the size of the tag before it.
@@ -33,19 +27,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Truncated {
-                what,
-                needed,
-                available,
-            } => write!(
-                f,
-                "{what} is truncated: needs {needed} bytes but only {available} are available"
-            ),
-            Error::Invalid {
-                what,
-                value,
-                expected,
-            } => write!(f, "invalid {what} {value}: expected {expected}"),
+            Error::Field(e) => e.fmt(f),
             Error::BadSignature(sig) => write!(
                 f,
                 "not an FLV stream: starts with {sig:02x?} instead of \"FLV\" (46 4c 56)"

@@ -4,9 +4,9 @@
 //! PreviousTagSize, and the tag type. Tag bodies are bounded by the 24-bit DataSize field
 //! (< 16 MiB) and are handed out as zero-copy [`Bytes`] views of the input buffer.
 
-use super::Error;
 use super::header::HEADER_LEN;
 use super::tag::{TAG_AUDIO, TAG_HEADER_LEN, TAG_SCRIPT, TAG_VIDEO};
+use super::{Error, FieldError};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// One demuxed tag: its type ([`TAG_AUDIO`], [`TAG_VIDEO`] or [`TAG_SCRIPT`]), its full
@@ -45,11 +45,11 @@ impl FlvReader {
             return Ok(None);
         };
         if ![TAG_AUDIO, TAG_VIDEO, TAG_SCRIPT].contains(&tag_type) {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "FLV TagType",
                 value: tag_type.into(),
                 expected: "8 (audio), 9 (video) or 18 (script); encrypted tags are not supported",
-            });
+            }));
         }
         let size = u32::from_be_bytes([0, s0, s1, s2]) as usize;
         let timestamp = u32::from_be_bytes([t3, t0, t1, t2]);
@@ -82,19 +82,19 @@ impl FlvReader {
             return Err(Error::BadSignature([f, l, v]));
         }
         if version != 1 {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "FLV version",
                 value: version.into(),
                 expected: "1",
-            });
+            }));
         }
         let offset = u32::from_be_bytes([o0, o1, o2, o3]);
         if (offset as usize) < HEADER_LEN {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "FLV DataOffset",
                 value: offset,
                 expected: "at least 9 (the header length)",
-            });
+            }));
         }
         let Some(prev0) = read_u32(&self.buf, offset as usize) else {
             return Ok(false);
@@ -229,19 +229,19 @@ mod tests {
         bad[3] = 2;
         assert!(matches!(
             check(&bad),
-            Error::Invalid {
+            Error::Field(FieldError::Invalid {
                 what: "FLV version",
                 ..
-            }
+            })
         ));
         bad = header;
         bad[8] = 8;
         assert!(matches!(
             check(&bad),
-            Error::Invalid {
+            Error::Field(FieldError::Invalid {
                 what: "FLV DataOffset",
                 ..
-            }
+            })
         ));
         bad = header;
         bad[12] = 1;
@@ -266,10 +266,10 @@ mod tests {
         stream[13] = 0x28; // audio with the encryption filter bit
         assert!(matches!(
             check(&stream),
-            Error::Invalid {
+            Error::Field(FieldError::Invalid {
                 what: "FLV TagType",
                 ..
-            }
+            })
         ));
     }
 

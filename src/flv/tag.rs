@@ -2,7 +2,7 @@
 //! every RTMP/FLV audio and video payload (E.4.3.1, E.4.2.1), and the encoding of a whole tag
 //! (11-byte tag header, body, PreviousTagSize) as written to FLV files and HTTP-FLV streams.
 
-use super::Error;
+use super::{Error, FieldError};
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub const TAG_AUDIO: u8 = 8;
@@ -38,11 +38,11 @@ impl VideoTagHeader {
         let frame_type = first >> 4;
         let codec_id = first & 0x0f;
         if !(1..=5).contains(&frame_type) {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "video FrameType",
                 value: frame_type.into(),
                 expected: "1..=5 (enhanced RTMP headers are not supported)",
-            });
+            }));
         }
         if codec_id != CODEC_AVC {
             return Ok(Self {
@@ -56,11 +56,11 @@ impl VideoTagHeader {
             return Err(truncated("AVC video tag header", 5, body.len()));
         };
         if packet_type > 2 {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "AVCPacketType",
                 value: packet_type.into(),
                 expected: "0 (sequence header), 1 (NALU) or 2 (end of sequence)",
-            });
+            }));
         }
         // SI24: place the 24 bits at the top of an i32 and shift back to sign-extend.
         let composition_time = i32::from_be_bytes([c0, c1, c2, 0]) >> 8;
@@ -106,20 +106,20 @@ impl AudioTagHeader {
         let first = *body.first().ok_or(truncated("audio tag header", 1, 0))?;
         let sound_format = first >> 4;
         if sound_format == 9 {
-            return Err(Error::Invalid {
+            return Err(Error::Field(FieldError::Invalid {
                 what: "audio SoundFormat",
                 value: 9,
                 expected: "a defined format (9 is reserved)",
-            });
+            }));
         }
         let aac_packet_type = if sound_format == SOUND_AAC {
             let packet_type = *body.get(1).ok_or(truncated("AAC audio tag header", 2, 1))?;
             if packet_type > 1 {
-                return Err(Error::Invalid {
+                return Err(Error::Field(FieldError::Invalid {
                     what: "AACPacketType",
                     value: packet_type.into(),
                     expected: "0 (sequence header) or 1 (raw)",
-                });
+                }));
             }
             Some(packet_type)
         } else {
@@ -166,11 +166,11 @@ pub fn encoded_tag_len(body_len: usize) -> usize {
 }
 
 fn truncated(what: &'static str, needed: usize, available: usize) -> Error {
-    Error::Truncated {
+    Error::Field(FieldError::Truncated {
         what,
         needed,
         available,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -252,29 +252,27 @@ impl Session {
         Ok(())
     }
 
+    // The replies below come after connect, when our chunk size is the player chunk size.
+
     pub fn accept_publish(&mut self, name: &str, out: &mut BytesMut) {
         self.state = State::Publishing;
         let description = format!("{name} is now published.");
-        self.on_status(
-            status("status", "NetStream.Publish.Start", &description),
-            out,
-        );
+        encode_play_status("status", "NetStream.Publish.Start", &description, out);
     }
 
     /// Refuse a publish with an `onStatus` error, so the encoder can show why; the driver closes
     /// the connection after sending it.
     pub fn reject_publish(&mut self, code: &str, description: &str, out: &mut BytesMut) {
-        self.on_status(status("error", code, description), out);
+        encode_play_status("error", code, description, out);
     }
 
     pub fn accept_play(&mut self, name: &str, out: &mut BytesMut) {
         self.state = State::Playing;
-        self.send(&control::stream_is_recorded(MEDIA_STREAM_ID), out);
         self.send(&control::stream_begin(MEDIA_STREAM_ID), out);
         let reset = format!("Playing and resetting {name}.");
-        self.on_status(status("status", "NetStream.Play.Reset", &reset), out);
+        encode_play_status("status", "NetStream.Play.Reset", &reset, out);
         let start = format!("Started playing {name}.");
-        self.on_status(status("status", "NetStream.Play.Start", &start), out);
+        encode_play_status("status", "NetStream.Play.Start", &start, out);
         let mut access = Vec::new();
         amf::amf0::encode_all(
             &[
@@ -297,18 +295,6 @@ impl Session {
             &mut data_start,
         );
         self.send_data(data_start, out);
-    }
-
-    fn on_status(&self, info: Value, out: &mut BytesMut) {
-        let mut payload = Vec::new();
-        let values = [
-            Value::String("onStatus".into()),
-            Value::Number(0.0),
-            Value::Null,
-            info,
-        ];
-        amf::amf0::encode_all(&values, &mut payload);
-        self.encode(msg_type::COMMAND_AMF0, MEDIA_STREAM_ID, &payload, out);
     }
 
     fn send_data(&self, payload: Vec<u8>, out: &mut BytesMut) {
@@ -342,8 +328,9 @@ impl Session {
     }
 }
 
-/// An onStatus for a player's NetStream, sent outside the command exchange (stream started
-/// again, ended, not found). The same bytes for every player: they follow our Set Chunk Size.
+/// An onStatus for a client's NetStream (publish/play replies, and for players: stream
+/// started again, ended, not found). Only sent after connect, so at our chunk size; the same
+/// bytes for every player.
 pub fn play_status(level: &str, code: &str, description: &str) -> Bytes {
     let mut out = BytesMut::new();
     encode_play_status(level, code, description, &mut out);
