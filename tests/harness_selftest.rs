@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::flv::{self, Tag};
+use common::flv::{self, Tag, TagExt as _};
 use common::{
     ClipKind, Publisher, Server, TestDir, analyze, ffmpeg_endpoint, free_port, play_ffmpeg,
     play_rtmpdump, run, test_clip, video_frame_sizes,
@@ -28,9 +28,9 @@ fn doctor(
     name: &str,
     edit: impl FnOnce(Vec<Tag>) -> Vec<Tag>,
 ) -> PathBuf {
-    let (flags, tags) = flv::read_file(src).expect("read clip");
+    let tags = flv::read_file(src).expect("read clip");
     let out = dir.join(name);
-    flv::write_file(&out, flags, &edit(tags)).expect("write doctored clip");
+    flv::write_file(&out, &edit(tags)).expect("write doctored clip");
     out
 }
 
@@ -61,12 +61,12 @@ fn clip_is_h264_high_with_bframes_plus_aac_and_clean() {
         "{}",
         report.summary()
     );
-    let (_, tags) = flv::read_file(&clip()).unwrap();
+    let tags = flv::read_file(&clip()).unwrap();
     // x264 may end the clip on an extra keyframe; before that, one every 2 s exactly
     let keys: Vec<u32> = tags
         .iter()
-        .filter(|t| t.is_keyframe() && t.ts < 29_000)
-        .map(|t| t.ts)
+        .filter(|t| t.is_keyframe() && t.timestamp < 29_000)
+        .map(|t| t.timestamp)
         .collect();
     let want: Vec<u32> = (0..15).map(|i| i * 2000).collect();
     assert_eq!(keys, want, "one keyframe every 2 s");
@@ -85,7 +85,7 @@ fn two_lost_seconds_are_a_hole_in_both_streams() {
     // from one keyframe (2 s) to the next (4 s): decodes cleanly, only the timestamps show it
     let path = doctor(&clip(), &dir, "gap.flv", |tags| {
         tags.into_iter()
-            .filter(|t| t.kind == flv::SCRIPT || !(2000..4000).contains(&t.ts))
+            .filter(|t| t.tag_type == flv::SCRIPT || !(2000..4000).contains(&t.timestamp))
             .collect()
     });
     let report = analyze(&path);
@@ -136,7 +136,7 @@ fn one_lost_audio_frame_is_a_hole() {
     let path = doctor(&clip(), &dir, "lost-audio.flv", |mut tags| {
         let i = tags
             .iter()
-            .position(|t| t.is_audio_frame() && t.ts > 5000)
+            .position(|t| t.is_audio_frame() && t.timestamp > 5000)
             .unwrap();
         tags.remove(i);
         tags
@@ -154,7 +154,7 @@ fn starting_after_the_keyframe_is_reported() {
     // what a server without a GOP cache (or cutting at the wrong place) sends a late player
     let path = doctor(&clip(), &dir, "late.flv", |tags| {
         tags.into_iter()
-            .filter(|t| !(t.is_video_frame() && t.ts < 500))
+            .filter(|t| !(t.is_video_frame() && t.timestamp < 500))
             .collect()
     });
     let p = analyze(&path).problems(5.0);
@@ -168,10 +168,12 @@ fn corrupt_frame_is_a_decode_error() {
     let path = doctor(&clip(), &dir, "corrupt.flv", |mut tags| {
         let t = tags.iter_mut().filter(|t| t.is_keyframe()).nth(3).unwrap();
         // body: 5-byte AVC video header, then NAL units with 4-byte lengths; garble the middle
-        let len = t.body.len();
-        for b in &mut t.body[len / 3..len / 3 + 64] {
+        let mut body = t.body.to_vec();
+        let len = body.len();
+        for b in &mut body[len / 3..len / 3 + 64] {
             *b ^= 0x5a;
         }
+        t.body = body.into();
         tags
     });
     let report = analyze(&path);
@@ -189,7 +191,7 @@ fn missing_audio_and_short_duration_are_reported() {
     let dir = TestDir::new("selftest");
     let path = doctor(&clip(), &dir, "video-only.flv", |tags| {
         tags.into_iter()
-            .filter(|t| t.kind == flv::VIDEO && t.ts < 3000)
+            .filter(|t| t.tag_type == flv::VIDEO && t.timestamp < 3000)
             .collect()
     });
     let p = analyze(&path).problems(6.0);
@@ -210,9 +212,9 @@ fn backwards_timestamps_are_reported() {
     let path = doctor(&clip(), &dir, "backwards.flv", |mut tags| {
         let i = tags
             .iter()
-            .position(|t| t.is_audio_frame() && t.ts > 5000)
+            .position(|t| t.is_audio_frame() && t.timestamp > 5000)
             .unwrap();
-        tags[i].ts -= 100;
+        tags[i].timestamp -= 100;
         tags
     });
     let p = analyze(&path).problems(5.0);
@@ -226,27 +228,33 @@ fn backwards_timestamps_are_reported() {
 #[test]
 fn new_sequence_headers_mid_stream_survive_an_ffmpeg_recording() {
     let dir = TestDir::new("selftest");
-    let (flags, a) = flv::read_file(&clip()).unwrap();
-    let (_, b) = flv::read_file(&test_clip(ClipKind::H264AacWide, CLIP_SECS)).unwrap();
-    let a: Vec<Tag> = a.into_iter().filter(|t| t.ts < 4000).collect();
+    let a = flv::read_file(&clip()).unwrap();
+    let b = flv::read_file(&test_clip(ClipKind::H264AacWide, CLIP_SECS)).unwrap();
+    let a: Vec<Tag> = a.into_iter().filter(|t| t.timestamp < 4000).collect();
     // B's first audio frame one AAC frame after A's last (B's video then starts ~2 ms after A's)
-    let last_audio = |tags: &[Tag]| tags.iter().rev().find(|t| t.is_audio_frame()).unwrap().ts;
-    let first_audio = b.iter().find(|t| t.is_audio_frame()).unwrap().ts;
+    let last_audio = |tags: &[Tag]| {
+        tags.iter()
+            .rev()
+            .find(|t| t.is_audio_frame())
+            .unwrap()
+            .timestamp
+    };
+    let first_audio = b.iter().find(|t| t.is_audio_frame()).unwrap().timestamp;
     let offset = last_audio(&a) + 23 - first_audio;
     let joined: Vec<Tag> = a
         .into_iter()
         .chain(
             b.into_iter()
-                .filter(|t| t.ts < 3000 && t.kind != flv::SCRIPT)
+                .filter(|t| t.timestamp < 3000 && t.tag_type != flv::SCRIPT)
                 .map(|mut t| {
-                    t.ts += offset;
+                    t.timestamp += offset;
                     t
                 }),
         )
         .collect();
     let copy = |tags: &[Tag], name: &str| {
         let src = dir.join(&format!("{name}-src.flv"));
-        flv::write_file(&src, flags, tags).unwrap();
+        flv::write_file(&src, tags).unwrap();
         let out = dir.join(&format!("{name}.flv"));
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-loglevel", "error", "-i"])
@@ -270,7 +278,7 @@ fn new_sequence_headers_mid_stream_survive_an_ffmpeg_recording() {
 
     let stripped: Vec<Tag> = joined
         .iter()
-        .filter(|t| !(t.is_video_seq_header() && t.ts > 0))
+        .filter(|t| !(t.is_video_seq_header() && t.timestamp > 0))
         .cloned()
         .collect();
     let bad = copy(&stripped, "no-new-headers");
@@ -294,7 +302,7 @@ fn torn_tail_is_trimmed_to_the_last_whole_tag() {
     assert!(flv::read_file(&path).is_err());
     let cut = flv::trim_torn_tail(&path).unwrap();
     assert!(cut > 0);
-    let (_, tags) = flv::read_file(&path).expect("whole tags after trimming");
+    let tags = flv::read_file(&path).expect("whole tags after trimming");
     assert!(tags.len() > 100);
     assert_eq!(flv::trim_torn_tail(&path).unwrap(), 0);
 }

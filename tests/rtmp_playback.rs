@@ -6,12 +6,16 @@
 mod common;
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use common::rtmp_client::{RtmpClient, Status, status_of};
 use common::{
-    ClipKind, Played, Player, Publisher, Server, analyze, first_video_frame, play_ffmpeg,
-    play_rtmpdump, test_clip, video_frame_sizes,
+    ClipKind, Played, Player, Publisher, Server, first_video_frame, play_ffmpeg, play_rtmpdump,
+    test_clip,
 };
+use livego::codec::h264::AvcConfig;
+use livego::flv::tag::VideoTagHeader;
+use livego::rtmp::message::{Message, msg_type};
 
 const CLIP_SECS: u32 = 30;
 
@@ -144,94 +148,382 @@ fn second_publisher_refused() {
     assert!(first.is_running(), "first publisher ended: {}", first.log());
 }
 
-/// Publisher A (320x240) publishes 4 s and stops; 1 s later B (640x360, a new SPS) publishes
-/// the same name. A player connected during A stays connected and records across both.
-///
-/// What is asserted, and why it is sound (see also the self-test
-/// `new_sequence_headers_mid_stream_survive_an_ffmpeg_recording`):
-/// - the player is still connected after A stops (the server must not send it
-///   `NetStream.Play.Stop`/`UnpublishNotify` or close it: ffmpeg ends on those);
-/// - the recording has >= 60 frames at 320x240 and >= 90 at 640x360: B's frames reached the
-///   player *and* decoded at B's size, which needs B's sequence header before B's frames;
-/// - no decode errors anywhere: A's part is a decode-order prefix, B's starts with its
-///   headers and a keyframe, so any error means frames without the right headers;
-/// - per stream at most one DTS irregularity (the switch itself may jump or repeat once), so
-///   timestamps keep increasing across the republish: a server that restarted the player's
-///   clock at B's 0 would make ffmpeg clamp every B packet to A's last DTS (hundreds of
-///   repeats), and a player of such a stream misbehaves.
+/// What a video message is, for the raw-client tests.
+#[derive(Debug)]
+enum Video {
+    SeqHeader(AvcConfig),
+    Frame { keyframe: bool, ts: u32 },
+}
+
+fn video(msg: &Message) -> Option<Video> {
+    if msg.type_id != msg_type::VIDEO {
+        return None;
+    }
+    let header = VideoTagHeader::parse(&msg.payload).ok()?;
+    if header.is_sequence_header() {
+        let record = msg.payload.slice(header.header_len()..);
+        let config = AvcConfig::parse(&record).expect("a valid AVC sequence header");
+        Some(Video::SeqHeader(config))
+    } else {
+        Some(Video::Frame {
+            keyframe: header.is_keyframe(),
+            ts: msg.timestamp,
+        })
+    }
+}
+
+fn is_media(msg: &Message) -> bool {
+    matches!(msg.type_id, msg_type::AUDIO | msg_type::VIDEO)
+}
+
+/// Decision on republishing: when the publisher leaves, players get
+/// `NetStream.Play.UnpublishNotify` (ffmpeg and librtmp players end on it, which is their
+/// choice); a player that stays connected gets the next publisher's stream cleanly:
+/// `NetStream.Play.PublishNotify`, then the new sequence header before any new frame, then a
+/// keyframe first. A raw client plays `again` while A (320x240) publishes; A stops; B
+/// (640x360, a different SPS) publishes the same name.
 #[test]
 fn republish_players_stay() {
     let server = Server::start("");
     let url = server.rtmp_url("again");
-    let mut a = Publisher::start_for(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS), 4.0);
+    let mut a = Publisher::start_for(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS), 6.0);
     a.wait_published(Duration::from_secs(10));
-    thread::sleep(Duration::from_secs(1));
-    let mut player = Player::ffmpeg(&url, None, &server.path("across.flv"));
-    let a_status = a.wait_exit(Duration::from_secs(15));
+    let mut client = RtmpClient::connect(server.rtmp_addr(), "live").expect("connect");
+    let started = client.play("again").expect("play");
+    assert_eq!(started, "NetStream.Play.Start");
+
+    // A's part, up to UnpublishNotify when A leaves
+    let mut a_config = None;
+    let mut a_frames = 0;
+    let mut statuses = Vec::new();
+    client
+        .wait_for(Duration::from_secs(20), |m| {
+            match video(m) {
+                Some(Video::SeqHeader(c)) => a_config = a_config.take().or(Some(c)),
+                Some(Video::Frame { .. }) => a_frames += 1,
+                None => {}
+            }
+            let status = status_of(m)?;
+            statuses.push(status.code.clone());
+            (status.code == "NetStream.Play.UnpublishNotify").then_some(())
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "no UnpublishNotify after A's end: {e}; statuses {statuses:?}; A: {}",
+                a.log()
+            )
+        });
+    let a_status = a.wait_exit(Duration::from_secs(10));
     assert!(
         a_status.is_some_and(|s| s.success()),
         "publisher A: {a_status:?}: {}",
         a.log()
     );
-    thread::sleep(Duration::from_secs(1));
-    assert!(
-        player.is_running(),
-        "the player left when publisher A stopped"
-    );
-    let mut b = Publisher::start(&url, &test_clip(ClipKind::H264AacWide, CLIP_SECS));
-    b.wait_published(Duration::from_secs(10));
-    thread::sleep(Duration::from_secs(5));
-    assert!(player.is_running(), "the player left during publisher B");
-    let played = player.interrupt();
-    played.assert_ok();
+    let a_config = a_config.expect("A's AVC sequence header before A's frames");
+    assert!(a_frames >= 30, "only {a_frames} video frames from A");
 
-    let report = analyze(&played.out);
-    let sizes = video_frame_sizes(&played.out);
-    let count = |size| {
-        sizes
-            .iter()
-            .find(|(s, _)| *s == size)
-            .map_or(0, |(_, n)| *n)
-    };
-    let mut problems = Vec::new();
-    if count((320, 240)) < 60 {
-        problems.push(format!("fewer than 60 frames from A (320x240): {sizes:?}"));
-    }
-    if count((640, 360)) < 90 {
-        problems.push(format!(
-            "fewer than 90 frames from B (640x360) decoded: {sizes:?}"
-        ));
-    }
-    if !report.decode_errors.is_empty() {
-        problems.push(format!(
-            "decode errors: {:?}",
-            &report.decode_errors[..report.decode_errors.len().min(3)]
-        ));
-    }
-    for (what, stats) in [("video", &report.video), ("audio", &report.audio)] {
-        let Some(s) = stats else {
-            problems.push(format!("no {what} stream"));
-            continue;
+    // B publishes: PublishNotify, with nothing of A's in between
+    let mut b = Publisher::start(&url, &test_clip(ClipKind::H264AacWide, CLIP_SECS));
+    let mut stale = 0;
+    let mut between = Vec::new();
+    client
+        .wait_for(Duration::from_secs(15), |m| {
+            stale += usize::from(is_media(m));
+            let status = status_of(m)?;
+            between.push(status.code.clone());
+            (status.code == "NetStream.Play.PublishNotify").then_some(())
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "no PublishNotify for B: {e}; statuses {between:?}; B: {}",
+                b.log()
+            )
+        });
+    assert_eq!(
+        between,
+        ["NetStream.Play.PublishNotify"],
+        "statuses after UnpublishNotify"
+    );
+    assert_eq!(
+        stale, 0,
+        "media messages between UnpublishNotify and PublishNotify"
+    );
+
+    // B's part: its sequence header first, then a keyframe, then frames for >= 3 s
+    let mut videos = Vec::new();
+    let b_started = Instant::now();
+    while b_started.elapsed() < Duration::from_secs(5) {
+        let left = Duration::from_secs(5).saturating_sub(b_started.elapsed());
+        let Some(msg) = client.next_message(left) else {
+            break;
         };
-        if s.holes.len() + s.backwards.len() > 1 {
-            problems.push(format!(
-                "{what}: {} holes and {} backwards/repeated DTS steps, want at most one \
-                 irregularity (the switch); holes {:?}, backwards {:?}",
-                s.holes.len(),
-                s.backwards.len(),
-                &s.holes[..s.holes.len().min(3)],
-                &s.backwards[..s.backwards.len().min(3)]
-            ));
+        if let Some(v) = video(&msg) {
+            videos.push((b_started.elapsed(), v));
+        }
+        if let Some(status) = status_of(&msg) {
+            panic!("unexpected {status:?} while B publishes");
         }
     }
-    if report.video.as_ref().is_some_and(|v| !v.first_is_keyframe) {
-        problems.push("first video packet is not a keyframe".into());
+    assert_eq!(client.ended(), None, "the player was disconnected during B");
+    let Some((_, Video::SeqHeader(b_config))) = videos.first() else {
+        panic!(
+            "B's first video message is not its sequence header: {:?}",
+            videos.first()
+        );
+    };
+    assert_ne!(
+        b_config.sps, a_config.sps,
+        "B's sequence header repeats A's SPS (A's header resent instead of B's?)"
+    );
+    let frames: Vec<_> = videos
+        .iter()
+        .filter_map(|(at, v)| match v {
+            Video::Frame { keyframe, ts } => Some((*at, *keyframe, *ts)),
+            Video::SeqHeader(_) => None,
+        })
+        .collect();
+    assert!(
+        frames.first().is_some_and(|f| f.1),
+        "B's first video frame after its sequence header is not a keyframe: {:?}",
+        frames.first()
+    );
+    let (first, last) = (frames.first().unwrap(), frames.last().unwrap());
+    assert!(
+        last.0 - first.0 >= Duration::from_secs(3) && frames.len() >= 75,
+        "B's frames stopped: {} frames from {:?} to {:?} after PublishNotify",
+        frames.len(),
+        first.0,
+        last.0
+    );
+    assert!(
+        frames.windows(2).all(|w| w[0].2 <= w[1].2),
+        "B's video timestamps go backwards"
+    );
+    assert!(b.is_running(), "publisher B ended: {}", b.log());
+}
+
+/// ffmpeg ends its recording when the publisher leaves (on UnpublishNotify) with exit code 0,
+/// soon, and with a clean file.
+#[test]
+fn ffmpeg_player_ends_cleanly_when_publisher_leaves() {
+    let server = Server::start("");
+    let url = server.rtmp_url("leaving");
+    let clip = test_clip(ClipKind::H264Aac, CLIP_SECS);
+    let mut publisher = Publisher::start_for(&url, &clip, 10.0);
+    publisher.wait_published(Duration::from_secs(10));
+    let player = Player::ffmpeg(&url, None, &server.path("leaving.flv"));
+    let status = publisher.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "publisher: {status:?}: {}",
+        publisher.log()
+    );
+    let left = Instant::now();
+    let played = player.finish(Duration::from_secs(5));
+    assert!(
+        played.status.is_some(),
+        "ffmpeg player still running {:?} after the publisher left",
+        left.elapsed()
+    );
+    assert_played_clean(&played, 5.0);
+}
+
+/// A player may come before the publisher: RTMP waits for the stream (up to `read_timeout`).
+#[test]
+fn player_waits_for_stream_that_is_not_live_yet() {
+    let server = Server::start("read_timeout: 6");
+    let url = server.rtmp_url("later");
+    let player = Player::ffmpeg(&url, Some(6.0), &server.path("later.flv"));
+    let waiting = Instant::now();
+    while !server.log().contains("playing live/later") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the player never started playing `later`"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_secs(2));
+    let mut publisher = Publisher::start(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS));
+    let played = player.finish(Duration::from_secs(40));
+    assert_played_clean(&played, 4.0);
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+}
+
+/// A player of a stream nobody publishes is told `NetStream.Play.StreamNotFound` and/or
+/// disconnected after `read_timeout`, not before and not much later.
+#[test]
+fn player_of_absent_stream_gives_up_after_read_timeout() {
+    let server = Server::start("read_timeout: 2");
+    let mut client = RtmpClient::connect(server.rtmp_addr(), "live").expect("connect");
+    let asked = Instant::now();
+    let started = client.play("nobody").expect("play");
+    let limit = Duration::from_secs(8);
+    let (mut not_found, mut media, mut statuses) = (None, 0, vec![started]);
+    while asked.elapsed() < limit && not_found.is_none() {
+        let Some(msg) = client.next_message(limit.saturating_sub(asked.elapsed())) else {
+            break;
+        };
+        media += usize::from(is_media(&msg));
+        if let Some(status) = status_of(&msg) {
+            if status.code == "NetStream.Play.StreamNotFound" {
+                not_found = Some(asked.elapsed());
+            }
+            statuses.push(status.code);
+        }
+    }
+    let closed = client
+        .wait_closed(limit.saturating_sub(asked.elapsed()))
+        .then(|| asked.elapsed());
+    let gave_up = not_found.or(closed);
+    assert!(
+        gave_up
+            .is_some_and(|t| t >= Duration::from_millis(1500) && t <= Duration::from_millis(4500)),
+        "want StreamNotFound or a close 2 to 4.5 s after play; StreamNotFound at {not_found:?}, \
+         closed at {closed:?} ({:?}); statuses {statuses:?}",
+        client.ended()
+    );
+    assert_eq!(media, 0, "media for a stream nobody publishes");
+}
+
+/// A player that stops reading falls behind, is dropped (`player_queue_ms`, `write_timeout`),
+/// and neither the publisher nor another player notices. The heavy clip's 0.5 s GOP keeps a
+/// joining player's GOP-cache burst within `player_queue_ms` (see
+/// `late_joiner_is_not_mistaken_for_a_slow_player` for longer GOPs).
+#[test]
+fn slow_player_is_dropped_others_unaffected() {
+    let server = Server::start("player_queue_ms: 1000\nwrite_timeout: 3");
+    let url = server.rtmp_url("heavy");
+    let mut publisher = Publisher::start_looping(&url, &test_clip(ClipKind::H264AacHeavy, 20));
+    publisher.wait_published(Duration::from_secs(10));
+    // a small receive buffer: the server's writes back up after a few hundred kB
+    let mut stalled =
+        RtmpClient::connect_with(server.rtmp_addr(), "live", Some(16 << 10)).expect("connect");
+    let stall_started = Instant::now();
+    assert_eq!(stalled.play("heavy").expect("play"), "NetStream.Play.Start");
+    let peer = stalled.local_addr().to_string();
+    // ... and from now on it never reads
+    thread::sleep(Duration::from_secs(1));
+    let played = play_ffmpeg(&url, 8.0, &server.path("other.flv"));
+    assert_played_clean(&played, 7.0);
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+
+    let dropped = |log: &str| {
+        log.lines().any(|l| {
+            l.contains(&peer) && (l.contains("behind: disconnected") || l.contains("write stalled"))
+        })
+    };
+    while !dropped(&server.log()) && stall_started.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        problems.is_empty(),
-        "{}\n{}",
-        problems.join("\n"),
-        report.summary()
+        dropped(&server.log()),
+        "no log line about dropping the stalled player {peer} {:?} after it stopped reading",
+        stall_started.elapsed()
+    );
+    assert!(
+        stalled.wait_closed(Duration::from_secs(10)),
+        "the server logged dropping {peer} but its connection is still open"
+    );
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+    assert!(server.is_alive());
+}
+
+/// A new player is not a slow one: the GOP cache it is sent on joining spans up to a GOP
+/// (2 s here), which must not count against a shorter `player_queue_ms`. Ten raw players join
+/// 250 ms apart (so some join late in a GOP); each gets `Play.Start`, a keyframe first, and
+/// stays connected.
+#[test]
+fn late_joiner_is_not_mistaken_for_a_slow_player() {
+    let server = Server::start("player_queue_ms: 1000");
+    let (_url, mut publisher) = live(&server, "gop");
+    let addr = server.rtmp_addr();
+    let players: Vec<_> = (0..10u64)
+        .map(|i| {
+            thread::spawn(move || -> Result<(), String> {
+                thread::sleep(Duration::from_millis(250 * i));
+                let joined = Instant::now();
+                let mut client = RtmpClient::connect(addr, "live").map_err(|e| e.to_string())?;
+                let started = client.play("gop").map_err(|e| format!("play: {e}"))?;
+                let first = client
+                    .wait_for(Duration::from_secs(5), |m| match video(m)? {
+                        Video::Frame { keyframe, .. } => Some(keyframe),
+                        Video::SeqHeader(_) => None,
+                    })
+                    .map_err(|e| format!("{started}, then no video frame: {e}"))?;
+                if !first {
+                    return Err("first video frame is not a keyframe".into());
+                }
+                while joined.elapsed() < Duration::from_secs(3) && client.ended().is_none() {
+                    client.next_message(Duration::from_millis(200));
+                }
+                match client.ended() {
+                    Some(why) => Err(format!("{why} {:?} after joining", joined.elapsed())),
+                    None => Ok(()),
+                }
+            })
+        })
+        .collect();
+    let failed: Vec<String> = players
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("player {i} (joined at +{} ms): {e}", 250 * i)),
+            Err(_) => Some(format!("player {i}: thread panicked")),
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 10 players failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+}
+
+/// Without `rtmp_noauth`, a publish needs a channel key: an unknown one (no key exists) gets
+/// an onStatus error and the connection is closed; ffmpeg gives up with an error.
+#[test]
+fn publish_without_channel_key_is_refused() {
+    let server = Server::start("rtmp_noauth: false");
+    let mut client = RtmpClient::connect(server.rtmp_addr(), "live").expect("connect");
+    let status = client.publish("nokey").expect("publish answer");
+    assert_eq!(
+        status,
+        Status {
+            level: "error".into(),
+            code: "NetStream.Publish.BadName".into()
+        }
+    );
+    assert!(
+        client.wait_closed(Duration::from_secs(5)),
+        "connection still open 5 s after a refused publish"
+    );
+    let mut ffmpeg = Publisher::start(
+        &server.rtmp_url("nokey"),
+        &test_clip(ClipKind::H264Aac, CLIP_SECS),
+    );
+    let exit = ffmpeg.wait_exit(Duration::from_secs(10));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "ffmpeg publishing without a key: {exit:?}: {}",
+        ffmpeg.log()
     );
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{run, unique_suffix};
 
 /// What a test clip contains. All video is H.264 High, 30 fps, GOP 2 s (60 frames, no scene
-/// cut), 3 B-frames, testsrc2; audio is a 440 Hz sine at 44.1 kHz stereo.
+/// cut) unless noted, 3 B-frames, testsrc2; audio is a 440 Hz sine at 44.1 kHz stereo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClipKind {
     /// 320x240 + AAC: the default.
@@ -19,6 +19,10 @@ pub enum ClipKind {
     H264AacWide,
     /// 320x240 + MP3.
     H264Mp3,
+    /// 640x360 + AAC with strong random noise on the video: ~12 Mbit/s, ~50 kB per frame,
+    /// and a GOP of 0.5 s (15 frames). Fills socket buffers quickly (slow-player tests), and a
+    /// joining player's GOP-cache burst stays well below a 1 s `player_queue_ms`.
+    H264AacHeavy,
 }
 
 impl ClipKind {
@@ -27,12 +31,20 @@ impl ClipKind {
             ClipKind::H264Aac => "h264aac-320x240",
             ClipKind::H264AacWide => "h264aac-640x360",
             ClipKind::H264Mp3 => "h264mp3-320x240",
+            ClipKind::H264AacHeavy => "h264aac-640x360-noise-gop15",
         }
     }
     fn size(self) -> &'static str {
         match self {
-            ClipKind::H264AacWide => "640x360",
+            ClipKind::H264AacWide | ClipKind::H264AacHeavy => "640x360",
             _ => "320x240",
+        }
+    }
+    /// Frames per GOP (every GOP is closed: no scene cut).
+    fn gop(self) -> u32 {
+        match self {
+            ClipKind::H264AacHeavy => 15,
+            _ => 60,
         }
     }
     fn audio_args(self) -> &'static [&'static str] {
@@ -65,7 +77,11 @@ pub fn test_clip(kind: ClipKind, seconds: u32) -> PathBuf {
     }
     std::fs::create_dir_all(&dir).expect("create clip cache dir");
     let tmp = dir.join(format!("{}.tmp-{}.flv", kind.name(), unique_suffix()));
-    let video = format!("testsrc2=size={}:rate=30", kind.size());
+    let mut video = format!("testsrc2=size={}:rate=30", kind.size());
+    if kind == ClipKind::H264AacHeavy {
+        video.push_str(",noise=alls=40:allf=t+u");
+    }
+    let gop = kind.gop().to_string();
     let mut cmd = Command::new("ffmpeg");
     cmd.args([
         "-hide_banner",
@@ -80,17 +96,17 @@ pub fn test_clip(kind: ClipKind, seconds: u32) -> PathBuf {
     .args([
         "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
     ])
+    .args(["-profile:v", "high", "-pix_fmt", "yuv420p", "-bf", "3"])
     .args([
-        "-profile:v",
-        "high",
-        "-pix_fmt",
-        "yuv420p",
-        "-bf",
-        "3",
         "-g",
-        "60",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+        "-r",
+        "30",
     ])
-    .args(["-keyint_min", "60", "-sc_threshold", "0", "-r", "30"])
     .args(kind.audio_args())
     .args(["-t", &seconds.to_string(), "-f", "flv", "-y"])
     .arg(&tmp);

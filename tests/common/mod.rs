@@ -8,6 +8,7 @@
 
 pub mod flv;
 pub mod media;
+pub mod rtmp_client;
 
 #[allow(unused_imports)] // each test binary uses a different part
 pub use media::{ClipKind, MediaReport, analyze, decode_errors, test_clip, video_frame_sizes};
@@ -22,6 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use flv::TagExt as _;
 
 /// `pid-counter`: unique among all test processes alive on this machine.
 pub fn unique_suffix() -> String {
@@ -635,15 +638,13 @@ pub fn first_video_frame(url: &str, limit: Duration) -> Option<FirstFrame> {
     let stdout = child.stdout.take().expect("rtmpdump stdout");
     let (tx, rx) = mpsc::channel();
     let reader = thread::spawn(move || {
-        let Ok((mut r, _)) = flv::Reader::new(stdout) else {
-            return;
-        };
-        while let Ok(Some(tag)) = r.next_tag() {
+        let mut tags = flv::TagStream::new(stdout);
+        while let Ok(Some(tag)) = tags.next_tag() {
             if tag.is_video_frame() {
                 let frame = FirstFrame {
                     after: started.elapsed(),
                     keyframe: tag.is_keyframe(),
-                    ts: tag.ts,
+                    ts: tag.timestamp,
                 };
                 let _ = tx.send(frame);
                 return;
