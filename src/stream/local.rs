@@ -37,10 +37,7 @@ impl LocalStream {
 
     pub fn add_player(&self, outbox: Rc<Outbox>) {
         if self.session.get().is_some() {
-            outbox.push(Delivery::StreamStart);
-            for frame in self.cache.borrow().bootstrap() {
-                outbox.push(Delivery::Frame(frame));
-            }
+            outbox.start_stream(&self.cache.borrow().bootstrap());
         }
         self.players.borrow_mut().push(outbox);
     }
@@ -52,12 +49,7 @@ impl LocalStream {
     pub fn start(&self, session: SessionId, bootstrap: &[SharedFrame]) {
         self.session.set(Some(session));
         self.cache.borrow_mut().load(bootstrap);
-        self.broadcast(|outbox| {
-            outbox.push(Delivery::StreamStart);
-            for frame in bootstrap {
-                outbox.push(Delivery::Frame(frame.clone()));
-            }
-        });
+        self.broadcast(|outbox| outbox.start_stream(bootstrap));
     }
 
     pub fn frame(&self, frame: SharedFrame) {

@@ -5,6 +5,8 @@
 //! frames span more than `limit_ms` of media time, queued video is dropped and further video is
 //! skipped up to the next keyframe (audio, data and sequence headers are kept); if the queue is
 //! still too long after that, the connection is marked lagging and its writer disconnects it.
+//! The GOP cache a player gets when it joins is old by design: while it is being sent, the
+//! player may be behind by that burst's span on top of the limit.
 //! Pushing never blocks and never waits for the writer.
 
 use std::cell::{Cell, RefCell};
@@ -49,6 +51,15 @@ pub struct Outbox {
     waker: Cell<Option<Waker>>,
     dropped_frames: Cell<u64>,
     started: Cell<bool>,
+    /// The join burst: while frames older than `until_ts` are queued, `credit_ms` more lag is
+    /// allowed.
+    burst: Cell<Option<Burst>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Burst {
+    until_ts: u32,
+    credit_ms: u32,
 }
 
 impl Outbox {
@@ -62,6 +73,7 @@ impl Outbox {
             waker: Cell::new(None),
             dropped_frames: Cell::new(0),
             started: Cell::new(false),
+            burst: Cell::new(None),
         }
     }
 
@@ -88,6 +100,24 @@ impl Outbox {
             self.state.set(QueueState::Closed);
         }
         self.wake();
+    }
+
+    /// The stream (re)starts for this player: the start marker, then `bootstrap` (metadata,
+    /// sequence headers, GOP cache), whose span does not count as lag.
+    pub fn start_stream(&self, bootstrap: &[SharedFrame]) {
+        let mut media = bootstrap.iter().filter(|f| !f.seq_header);
+        let burst = media.next().map(|first| {
+            let last = bootstrap.last().map_or(first.ts, |f| f.ts);
+            Burst {
+                until_ts: last,
+                credit_ms: ts_diff(last, first.ts),
+            }
+        });
+        self.burst.set(burst);
+        self.push(Delivery::StreamStart);
+        for frame in bootstrap {
+            self.push(Delivery::Frame(frame.clone()));
+        }
     }
 
     pub fn push(&self, item: Delivery) {
@@ -122,7 +152,7 @@ impl Outbox {
     }
 
     fn enforce_limit(&self, newest_ts: u32) {
-        if self.span_ms(newest_ts) <= self.limit_ms && self.queued_bytes.get() <= MAX_QUEUED_BYTES {
+        if self.within_limits(newest_ts) {
             return;
         }
         let mut items = self.items.borrow_mut();
@@ -133,25 +163,39 @@ impl Outbox {
         drop(items);
         self.dropped_frames.set(self.dropped_frames.get() + dropped);
         self.skipping_video.set(true);
-        if self.span_ms(newest_ts) > self.limit_ms || self.queued_bytes.get() > MAX_QUEUED_BYTES {
+        if !self.within_limits(newest_ts) {
             self.state.set(QueueState::Lagging);
             self.items.borrow_mut().clear();
             self.queued_bytes.set(0);
         }
     }
 
-    /// Media time between the oldest queued media frame and `newest_ts`; 0 across a timestamp
-    /// reset. Metadata and sequence headers do not count: they carry the stream's first
-    /// timestamp, however long ago that was.
-    fn span_ms(&self, newest_ts: u32) -> u32 {
+    fn within_limits(&self, newest_ts: u32) -> bool {
+        if self.queued_bytes.get() > MAX_QUEUED_BYTES {
+            return false;
+        }
+        let Some(oldest_ts) = self.oldest_media_ts() else {
+            return true;
+        };
+        let allowed = match self.burst.get() {
+            Some(burst) if ts_diff(burst.until_ts, oldest_ts) > 0 => {
+                self.limit_ms.saturating_add(burst.credit_ms)
+            }
+            _ => {
+                self.burst.set(None);
+                self.limit_ms
+            }
+        };
+        ts_diff(newest_ts, oldest_ts) <= allowed
+    }
+
+    /// Timestamp of the oldest queued media frame. Metadata and sequence headers do not count:
+    /// they carry the stream's first timestamp, however long ago that was.
+    fn oldest_media_ts(&self) -> Option<u32> {
         let items = self.items.borrow();
-        let oldest = items.iter().find_map(|item| match item {
+        items.iter().find_map(|item| match item {
             Delivery::Frame(f) if !f.seq_header => Some(f.ts),
             _ => None,
-        });
-        oldest.map_or(0, |oldest| {
-            let span = newest_ts.wrapping_sub(oldest) as i32;
-            span.max(0) as u32
         })
     }
 
@@ -189,6 +233,11 @@ impl Outbox {
             waker.wake();
         }
     }
+}
+
+/// `newer - older` in media time; 0 when `newer` is not newer (timestamp reset).
+fn ts_diff(newer: u32, older: u32) -> u32 {
+    (newer.wrapping_sub(older) as i32).max(0) as u32
 }
 
 fn item_len(item: &Delivery) -> usize {
@@ -276,6 +325,49 @@ mod tests {
         outbox.push(frame(FrameKind::Video, 60_500, false));
         assert_eq!(outbox.state(), QueueState::Open);
         assert_eq!(queued(&outbox).len(), 3);
+    }
+
+    fn frames(spec: &[(FrameKind, u32, bool)]) -> Vec<SharedFrame> {
+        let new =
+            |&(kind, ts, key)| Arc::new(Frame::new(kind, ts, key, false, Bytes::from_static(b"x")));
+        spec.iter().map(new).collect()
+    }
+
+    #[test]
+    fn the_join_burst_is_not_lag_but_falling_further_behind_is() {
+        let outbox = Outbox::new(1000);
+        let gop = frames(&[
+            (FrameKind::Video, 10_000, true),
+            (FrameKind::Video, 11_000, false),
+            (FrameKind::Video, 11_900, false),
+        ]);
+        outbox.start_stream(&gop);
+        outbox.push(frame(FrameKind::Video, 12_000, false));
+        assert_eq!(
+            outbox.state(),
+            QueueState::Open,
+            "a 2 s GOP burst with a 1 s limit"
+        );
+        outbox.push(frame(FrameKind::Video, 13_100, false));
+        assert!(
+            queued(&outbox).is_empty(),
+            "3.1 s behind: queued video dropped"
+        );
+        assert_eq!(outbox.dropped_frames(), 5);
+        assert_eq!(outbox.state(), QueueState::Open);
+    }
+
+    #[test]
+    fn the_burst_credit_ends_once_the_burst_is_sent() {
+        let outbox = Outbox::new(1000);
+        outbox.start_stream(&frames(&[
+            (FrameKind::Video, 0, true),
+            (FrameKind::Video, 1900, false),
+        ]));
+        outbox.take_batch(usize::MAX, &mut Vec::new());
+        outbox.push(frame(FrameKind::Audio, 2000, false));
+        outbox.push(frame(FrameKind::Audio, 3500, false));
+        assert_eq!(outbox.state(), QueueState::Lagging);
     }
 
     #[test]
