@@ -7,10 +7,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_lite::AsyncReadExt;
 use futures_lite::future;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::channels::shared_channel::SharedReceiver;
-use glommio::net::TcpListener;
+use glommio::net::{TcpListener, UnixStream};
 
 use super::conn::Conn;
 use super::limit::ConnectionLimit;
@@ -46,7 +46,8 @@ pub struct CoreSetup {
     pub connections: Arc<ConnectionLimit>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
     pub rtmp_listener: StdListener,
-    pub stop: SharedReceiver<()>,
+    /// Readable (a byte or end of stream) when the server must stop.
+    pub stop: std::os::unix::net::UnixStream,
 }
 
 pub async fn run(setup: CoreSetup) {
@@ -88,10 +89,11 @@ pub async fn run(setup: CoreSetup) {
             .detach();
         }
     }
-    let (stop, shutdown) = (setup.stop, ctx.shutdown.clone());
+    // SAFETY: the descriptor comes from a std socket we own and give up here.
+    let mut stop = unsafe { UnixStream::from_raw_fd(setup.stop.into_raw_fd()) };
+    let shutdown = ctx.shutdown.clone();
     glommio::spawn_local(async move {
-        // Connecting waits for the main thread's side, which connects on a stop signal.
-        let _ = stop.connect().await.recv().await;
+        let _ = stop.read(&mut [0u8; 1]).await;
         shutdown.fire();
     })
     .detach();

@@ -11,12 +11,12 @@ mod shutdown;
 mod signals;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::channels::shared_channel;
-use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::api::keys::{ChannelKeys, MemoryKeys};
@@ -74,7 +74,8 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
     for (core, rtmp_listener) in rtmp_listeners.into_iter().enumerate() {
-        let (stop_tx, stop_rx) = shared_channel::new_bounded(1);
+        let (stop_tx, stop_rx) = UnixStream::pair()
+            .map_err(|e| format!("cannot create the stop socket for core {core}: {e}"))?;
         stops.push(stop_tx);
         let setup = CoreSetup {
             core,
@@ -96,11 +97,8 @@ pub fn run(config: Config) -> Result<(), String> {
     let signal = signals.wait();
     log::info!("{signal}: stopping");
     let deadline = Instant::now() + STOP_GRACE;
-    LocalExecutor::default().run(async move {
-        for stop in stops {
-            let _ = stop.connect().await.try_send(());
-        }
-    });
+    // Closing our ends wakes every core's stop task.
+    drop(stops);
     for executor in executors {
         if Instant::now() >= deadline || executor.join().is_err() {
             break;
