@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -14,8 +15,11 @@ use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 
-/// How much a single read may bring in ("read big, parse many").
-pub const READ_SIZE: usize = 64 * 1024;
+/// How much a single read may bring in for a publisher ("read big, parse many").
+pub const BIG_READ: usize = 64 * 1024;
+/// For everyone else (handshakes, commands, players' acks): small, so an idle connection
+/// holds little memory.
+pub const SMALL_READ: usize = 4 * 1024;
 
 pub struct Conn {
     stream: RefCell<TcpStream>,
@@ -46,10 +50,10 @@ impl Conn {
             .map_err(io::Error::from)
     }
 
-    /// Append up to [`READ_SIZE`] bytes to `buf`; Ok(0) at end of stream.
-    pub async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    /// Append up to `max` bytes to `buf`; Ok(0) at end of stream.
+    pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         let start = buf.len();
-        buf.resize(start + READ_SIZE, 0);
+        buf.resize(start + max, 0);
         let result = poll_fn(|cx| {
             let mut stream = self.stream.borrow_mut();
             Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
@@ -57,6 +61,28 @@ impl Conn {
         .await;
         buf.truncate(start + *result.as_ref().unwrap_or(&0));
         result
+    }
+
+    /// Send what the socket takes now without waiting (0 when its buffer is full).
+    pub fn try_send(&self, data: &[u8]) -> io::Result<usize> {
+        let fd = self.stream.borrow().as_raw_fd();
+        // SAFETY: `fd` is this connection's open socket; the pointer and length describe `data`.
+        let n = unsafe {
+            libc::send(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(err),
+        }
     }
 
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {

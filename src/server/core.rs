@@ -1,6 +1,7 @@
 //! One core's server: its executor's state ([`CoreContext`]), its share of the listeners and
 //! the task that receives messages from other cores.
 
+use std::cell::RefCell;
 use std::net::TcpListener as StdListener;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
@@ -29,6 +30,9 @@ pub struct CoreContext {
     pub connections: Arc<ConnectionLimit>,
     pub shutdown: Rc<Shutdown>,
     pub started: Instant,
+    /// Where a writer gathers a batch before sending it; shared by the core's connections (a
+    /// batch is sent, or what is left of it copied out, before the next writer runs).
+    pub write_scratch: RefCell<Vec<u8>>,
 }
 
 impl CoreContext {
@@ -77,6 +81,7 @@ pub async fn run(setup: CoreSetup) {
         connections: setup.connections,
         shutdown: Rc::new(Shutdown::default()),
         started: Instant::now(),
+        write_scratch: RefCell::new(Vec::new()),
     });
     if let Some(mut receivers) = receivers {
         for (_, receiver) in receivers.streams() {

@@ -6,6 +6,7 @@
 //! batches, one socket write per wake-up. The connection ends when the writer ends; the reader
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::Conn;
+use super::conn::{BIG_READ, Conn, SMALL_READ};
 use super::core::CoreContext;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
@@ -50,7 +51,7 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
         future::pending::<()>().await
     };
     let write_half = async {
-        if let Err(e) = write_loop(&conn, &outbox).await {
+        if let Err(e) = write_loop(&conn, &outbox, &ctx.write_scratch).await {
             log::info!("rtmp {}: {e}", conn.peer);
         }
     };
@@ -93,7 +94,7 @@ impl Reader {
         self.conn
             .set_write_timeout(Some(self.ctx.config.write_timeout()))
             .map_err(|e| e.to_string())?;
-        let mut buf = BytesMut::with_capacity(super::conn::READ_SIZE);
+        let mut buf = BytesMut::new();
         let mut out = BytesMut::new();
         self.handshake(&mut buf, &mut out).await?;
 
@@ -137,7 +138,11 @@ impl Reader {
     }
 
     async fn read(&self, buf: &mut BytesMut) -> Result<usize, String> {
-        match self.conn.read(buf).await {
+        let max = match self.role {
+            Role::Publisher(_) => BIG_READ,
+            _ => SMALL_READ,
+        };
+        match self.conn.read(buf, max).await {
             Ok(n) => Ok(n),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 Err(format!("no data for {} s", self.ctx.config.read_timeout))
@@ -281,10 +286,15 @@ fn wait_for_stream(outbox: Rc<Outbox>, timeout: Duration) {
     .detach();
 }
 
-/// Drain the outbox to the socket: one write per batch of what is queued.
-async fn write_loop(conn: &Conn, outbox: &Outbox) -> Result<(), String> {
+/// Drain the outbox to the socket: one write per batch of what is queued. The batch is
+/// gathered in the core's scratch buffer and sent without waiting; only what the socket does
+/// not take at once is copied into a buffer of this connection's, to be sent when it can.
+async fn write_loop(
+    conn: &Conn,
+    outbox: &Outbox,
+    scratch: &RefCell<Vec<u8>>,
+) -> Result<(), String> {
     let mut batch = Vec::new();
-    let mut buf = Vec::with_capacity(WRITE_BATCH);
     let mut starts = 0u64;
     loop {
         outbox.ready().await;
@@ -298,26 +308,36 @@ async fn write_loop(conn: &Conn, outbox: &Outbox) -> Result<(), String> {
                 _ => Ok(()),
             };
         }
-        for item in batch.drain(..) {
-            match item {
-                Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
-                Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
-                Delivery::StreamStart => {
-                    starts += 1;
-                    if starts > 1 {
-                        buf.extend_from_slice(&session::stream_restarted());
+        let unsent = {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            for item in batch.drain(..) {
+                match item {
+                    Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
+                    Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
+                    Delivery::StreamStart => {
+                        starts += 1;
+                        if starts > 1 {
+                            buf.extend_from_slice(&session::stream_restarted());
+                        }
                     }
+                    Delivery::StreamEnd => buf.extend_from_slice(&session::stream_ended()),
                 }
-                Delivery::StreamEnd => buf.extend_from_slice(&session::stream_ended()),
             }
+            let sent = conn
+                .try_send(&buf)
+                .map_err(|e| format!("write error: {e}"))?;
+            buf[sent..].to_vec()
+        };
+        if unsent.is_empty() {
+            continue;
         }
         let started = Instant::now();
-        conn.write_all(&buf).await.map_err(|e| match e.kind() {
+        conn.write_all(&unsent).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::TimedOut => {
                 format!("write stalled for {:?}: disconnected", started.elapsed())
             }
             _ => format!("write error: {e}"),
         })?;
-        buf.clear();
     }
 }
