@@ -7,6 +7,7 @@ pub mod codec;
 pub mod config;
 pub mod crypto;
 pub mod flv;
+pub mod http;
 pub mod rtmp;
 pub mod server;
 pub mod stream;

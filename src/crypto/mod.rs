@@ -5,3 +5,4 @@
 
 pub mod hmac;
 pub mod sha256;
+pub mod random;

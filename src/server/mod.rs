@@ -5,7 +5,6 @@
 mod conn;
 pub mod core;
 mod limit;
-pub mod random;
 mod rtmp;
 mod shutdown;
 mod signals;

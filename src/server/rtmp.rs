@@ -123,7 +123,7 @@ impl Reader {
 
     async fn handshake(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), String> {
         let mut random = [0u8; RANDOM_LEN];
-        super::random::fill(&mut random);
+        crate::crypto::random::fill(&mut random);
         let mut handshake = ServerHandshake::new(self.ctx.uptime_ms(), &random);
         loop {
             let status = handshake.feed(buf, out).map_err(|e| e.to_string())?;
