@@ -8,6 +8,7 @@ mod limit;
 mod rtmp;
 mod shutdown;
 mod signals;
+mod writer;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::unix::net::UnixStream;

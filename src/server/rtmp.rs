@@ -6,16 +6,16 @@
 //! batches, one socket write per wake-up. The connection ends when the writer ends; the reader
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future;
 
 use super::conn::{BIG_READ, Conn, SMALL_READ};
 use super::core::CoreContext;
+use super::writer::{self, Framing};
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
@@ -27,8 +27,6 @@ use crate::stream::registry::StreamFull;
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
-/// Bytes a writer gathers into one socket write.
-const WRITE_BATCH: usize = 256 * 1024;
 
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
@@ -51,7 +49,8 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
         future::pending::<()>().await
     };
     let write_half = async {
-        if let Err(e) = write_loop(&conn, &outbox, &ctx.write_scratch).await {
+        let framing = RtmpFraming::default();
+        if let Err(e) = writer::run(&conn, &outbox, &ctx.write_scratch, framing).await {
             log::info!("rtmp {}: {e}", conn.peer);
         }
     };
@@ -286,58 +285,28 @@ fn wait_for_stream(outbox: Rc<Outbox>, timeout: Duration) {
     .detach();
 }
 
-/// Drain the outbox to the socket: one write per batch of what is queued. The batch is
-/// gathered in the core's scratch buffer and sent without waiting; only what the socket does
-/// not take at once is copied into a buffer of this connection's, to be sent when it can.
-async fn write_loop(
-    conn: &Conn,
-    outbox: &Outbox,
-    scratch: &RefCell<Vec<u8>>,
-) -> Result<(), String> {
-    let mut batch = Vec::new();
-    let mut starts = 0u64;
-    loop {
-        outbox.ready().await;
-        outbox.take_batch(WRITE_BATCH, &mut batch);
-        if batch.is_empty() {
-            return match outbox.state() {
-                QueueState::Lagging => Err(format!(
-                    "player more than {} ms behind: disconnected",
-                    outbox.limit_ms()
-                )),
-                _ => Ok(()),
-            };
-        }
-        let unsent = {
-            let mut buf = scratch.borrow_mut();
-            buf.clear();
-            for item in batch.drain(..) {
-                match item {
-                    Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
-                    Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
-                    Delivery::StreamStart => {
-                        starts += 1;
-                        if starts > 1 {
-                            buf.extend_from_slice(&session::stream_restarted());
-                        }
+/// How a player's queued items become RTMP bytes: shared chunks as they are, per-player
+/// notifications when the stream ends or starts again.
+#[derive(Default)]
+struct RtmpFraming {
+    starts: u64,
+}
+
+impl Framing for RtmpFraming {
+    fn encode(&mut self, batch: &mut Vec<Delivery>, buf: &mut Vec<u8>) -> bool {
+        for item in batch.drain(..) {
+            match item {
+                Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
+                Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
+                Delivery::StreamStart => {
+                    self.starts += 1;
+                    if self.starts > 1 {
+                        buf.extend_from_slice(&session::stream_restarted());
                     }
-                    Delivery::StreamEnd => buf.extend_from_slice(&session::stream_ended()),
                 }
+                Delivery::StreamEnd => buf.extend_from_slice(&session::stream_ended()),
             }
-            let sent = conn
-                .try_send(&buf)
-                .map_err(|e| format!("write error: {e}"))?;
-            buf[sent..].to_vec()
-        };
-        if unsent.is_empty() {
-            continue;
         }
-        let started = Instant::now();
-        conn.write_all(&unsent).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::TimedOut => {
-                format!("write stalled for {:?}: disconnected", started.elapsed())
-            }
-            _ => format!("write error: {e}"),
-        })?;
+        true
     }
 }

@@ -1,0 +1,65 @@
+//! A connection's writer: drains its [`Outbox`] to the socket, one write per batch of what is
+//! queued, whatever the protocol ([`Framing`] turns queued items into the protocol's bytes).
+//!
+//! The batch is gathered in the core's scratch buffer and sent without waiting; only what the
+//! socket does not take at once is copied into a buffer of this connection's, to be sent when
+//! it can (within `write_timeout`, else the player is dropped).
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use super::conn::Conn;
+use crate::stream::queue::{Delivery, Outbox, QueueState};
+
+/// Bytes a writer gathers into one socket write.
+pub const WRITE_BATCH: usize = 256 * 1024;
+
+pub trait Framing {
+    /// Append the bytes of `batch` (drained) to `buf`; false ends the connection after this
+    /// batch is sent.
+    fn encode(&mut self, batch: &mut Vec<Delivery>, buf: &mut Vec<u8>) -> bool;
+}
+
+/// Run until the outbox is closed and drained (Ok), or the player lags or the socket fails.
+pub async fn run(
+    conn: &Conn,
+    outbox: &Outbox,
+    scratch: &RefCell<Vec<u8>>,
+    mut framing: impl Framing,
+) -> Result<(), String> {
+    let mut batch = Vec::new();
+    loop {
+        outbox.ready().await;
+        outbox.take_batch(WRITE_BATCH, &mut batch);
+        if batch.is_empty() {
+            return match outbox.state() {
+                QueueState::Lagging => Err(format!(
+                    "player more than {} ms behind: disconnected",
+                    outbox.limit_ms()
+                )),
+                _ => Ok(()),
+            };
+        }
+        let (unsent, more) = {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            let more = framing.encode(&mut batch, &mut buf);
+            let sent = conn
+                .try_send(&buf)
+                .map_err(|e| format!("write error: {e}"))?;
+            (buf[sent..].to_vec(), more)
+        };
+        if !unsent.is_empty() {
+            let started = Instant::now();
+            conn.write_all(&unsent).await.map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut => {
+                    format!("write stalled for {:?}: disconnected", started.elapsed())
+                }
+                _ => format!("write error: {e}"),
+            })?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
