@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::stream::hub::CoreHub;
 use crate::stream::mesh::{CoreMsg, MeshSender};
 use crate::stream::registry::Registry;
+use crate::stream::stats::StatsRegistry;
 
 /// What every connection task on a core can reach.
 pub struct CoreContext {
@@ -28,6 +29,7 @@ pub struct CoreContext {
     pub hub: Rc<CoreHub>,
     pub keys: Arc<dyn ChannelKeys>,
     pub connections: Arc<ConnectionLimit>,
+    pub stats: Arc<StatsRegistry>,
     pub shutdown: Rc<Shutdown>,
     pub started: Instant,
     /// Where a writer gathers a batch before sending it; shared by the core's connections (a
@@ -48,6 +50,7 @@ pub struct CoreSetup {
     pub registry: Arc<Registry>,
     pub keys: Arc<dyn ChannelKeys>,
     pub connections: Arc<ConnectionLimit>,
+    pub stats: Arc<StatsRegistry>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
     pub rtmp_listener: StdListener,
     /// Readable (a byte or end of stream) when the server must stop.
@@ -79,6 +82,7 @@ pub async fn run(setup: CoreSetup) {
         hub: hub.clone(),
         keys: setup.keys,
         connections: setup.connections,
+        stats: setup.stats,
         shutdown: Rc::new(Shutdown::default()),
         started: Instant::now(),
         write_scratch: RefCell::new(Vec::new()),

@@ -23,6 +23,7 @@ use crate::api::keys::{ChannelKeys, MemoryKeys};
 use crate::config::Config;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
+use crate::stream::stats::StatsRegistry;
 use core::CoreSetup;
 
 /// How long cores get to close their connections after a stop signal.
@@ -70,6 +71,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let registry = Arc::new(Registry::new());
     let keys: Arc<dyn ChannelKeys> = Arc::new(MemoryKeys::new());
     let connections = limit::ConnectionLimit::new(config.max_connections);
+    let stats = StatsRegistry::new();
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
@@ -83,6 +85,7 @@ pub fn run(config: Config) -> Result<(), String> {
             registry: registry.clone(),
             keys: keys.clone(),
             connections: connections.clone(),
+            stats: stats.clone(),
             mesh: mesh.clone(),
             rtmp_listener,
             stop: stop_rx,

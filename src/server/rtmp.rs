@@ -24,6 +24,7 @@ use crate::stream::hub::{Publication, Subscription};
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 use crate::stream::registry::StreamFull;
+use crate::stream::stats::{Protocol, Role as StatsRole, StatsGuard};
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -59,9 +60,9 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
 
 enum Role {
     None,
-    Publisher(Publication),
-    /// Held for its `Drop`: leaving the role unsubscribes the player.
-    Player(#[allow(dead_code)] Subscription),
+    Publisher(Publication, StatsGuard),
+    /// Held for their `Drop`: leaving the role unsubscribes and unlists the player.
+    Player(#[allow(dead_code)] (Subscription, StatsGuard)),
 }
 
 struct Reader {
@@ -76,8 +77,8 @@ impl Reader {
     fn describe(&self) -> String {
         let role = match self.role {
             Role::None => "",
-            Role::Publisher(_) => "publisher ",
-            Role::Player(_) => "player ",
+            Role::Publisher(..) => "publisher ",
+            Role::Player(..) => "player ",
         };
         match &self.stream {
             Some(key) => format!("{role}{key}"),
@@ -138,7 +139,7 @@ impl Reader {
 
     async fn read(&self, buf: &mut BytesMut) -> Result<usize, String> {
         let max = match self.role {
-            Role::Publisher(_) => BIG_READ,
+            Role::Publisher(..) => BIG_READ,
             _ => SMALL_READ,
         };
         match self.conn.read(buf, max).await {
@@ -170,9 +171,12 @@ impl Reader {
                 Ok(true)
             }
             Event::Media(msg) => {
-                if let Role::Publisher(publication) = &self.role {
+                if let Role::Publisher(publication, stats) = &self.role {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
-                        Ok(frame) => publication.send(Arc::new(frame)),
+                        Ok(frame) => {
+                            stats.stats.count(frame.kind, frame.body.len());
+                            publication.send(Arc::new(frame));
+                        }
                         Err(Skip::Malformed(e)) => {
                             log::debug!("rtmp {}: dropped malformed tag: {e}", self.conn.peer)
                         }
@@ -223,7 +227,8 @@ impl Reader {
             Ok(publication) => {
                 session.accept_publish(&room, out);
                 log::info!("rtmp {}: publishing {key}", self.conn.peer);
-                self.role = Role::Publisher(publication);
+                let stats = self.register(StatsRole::Publisher, &key);
+                self.role = Role::Publisher(publication, stats);
                 self.stream = Some(key);
                 true
             }
@@ -237,6 +242,11 @@ impl Reader {
                 false
             }
         }
+    }
+
+    fn register(&self, role: StatsRole, key: &StreamKey) -> StatsGuard {
+        let (peer, stats) = (self.conn.peer, &self.ctx.stats);
+        stats.register(role, Protocol::Rtmp, key.clone(), peer)
     }
 
     fn play(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) {
@@ -266,7 +276,9 @@ impl Reader {
             wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
         }
         log::info!("rtmp {}: playing {key}", self.conn.peer);
-        self.role = Role::Player(subscription);
+        let stats = self.register(StatsRole::Player, &key);
+        self.outbox.set_stats(stats.stats.clone());
+        self.role = Role::Player((subscription, stats));
         self.stream = Some(key);
     }
 }

@@ -16,6 +16,7 @@ pub mod local;
 pub mod mesh;
 pub mod queue;
 pub mod registry;
+pub mod stats;
 
 pub use frame::{Frame, FrameKind, SharedFrame};
 pub use key::StreamKey;

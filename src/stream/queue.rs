@@ -12,11 +12,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 
 use super::frame::SharedFrame;
+use super::stats::ConnStats;
 
 /// Safety net independent of media time (e.g. a stream with broken timestamps).
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -54,6 +56,8 @@ pub struct Outbox {
     /// The join burst: while frames older than `until_ts` are queued, `credit_ms` more lag is
     /// allowed.
     burst: Cell<Option<Burst>>,
+    /// Counts what is taken for sending, once the connection is listed in the stats.
+    stats: RefCell<Option<Arc<ConnStats>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +78,12 @@ impl Outbox {
             dropped_frames: Cell::new(0),
             started: Cell::new(false),
             burst: Cell::new(None),
+            stats: RefCell::new(None),
         }
+    }
+
+    pub fn set_stats(&self, stats: Arc<ConnStats>) {
+        *self.stats.borrow_mut() = Some(stats);
     }
 
     pub fn limit_ms(&self) -> u32 {
@@ -222,6 +231,9 @@ impl Outbox {
                 break;
             }
             taken += len;
+            if let (Delivery::Frame(frame), Some(stats)) = (item, &*self.stats.borrow()) {
+                stats.count(frame.kind, frame.body.len());
+            }
             out.extend(items.pop_front());
         }
         self.queued_bytes
