@@ -24,15 +24,18 @@ pub const SMALL_READ: usize = 4 * 1024;
 pub struct Conn {
     stream: RefCell<TcpStream>,
     pub peer: SocketAddr,
+    pub local: SocketAddr,
 }
 
 impl Conn {
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream: RefCell::new(stream),
             peer,
+            local,
         })
     }
 

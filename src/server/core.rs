@@ -23,6 +23,22 @@ use crate::stream::mesh::{CoreMsg, MeshSender};
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Rtmp,
+    HttpFlv,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Rtmp => "rtmp",
+            Service::HttpFlv => "http-flv",
+        })
+    }
+}
+
 /// What every connection task on a core can reach.
 pub struct CoreContext {
     pub config: Arc<Config>,
@@ -52,7 +68,8 @@ pub struct CoreSetup {
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
-    pub rtmp_listener: StdListener,
+    /// This core's share of every listening address.
+    pub listeners: Vec<(Service, StdListener)>,
     /// Readable (a byte or end of stream) when the server must stop.
     pub stop: std::os::unix::net::UnixStream,
 }
@@ -107,31 +124,38 @@ pub async fn run(setup: CoreSetup) {
     })
     .detach();
 
-    // SAFETY: the descriptor comes from a listening std socket we own and give up here.
-    let listener = unsafe { TcpListener::from_raw_fd(setup.rtmp_listener.into_raw_fd()) };
-    let accept = accept_loop(&listener, &ctx);
-    future::or(accept, ctx.shutdown.wait()).await;
+    for (service, listener) in setup.listeners {
+        // SAFETY: the descriptor comes from a listening std socket we own and give up here.
+        let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            let shutdown = ctx.shutdown.clone();
+            future::or(accept_loop(service, &listener, &ctx), shutdown.wait()).await;
+        })
+        .detach();
+    }
+    ctx.shutdown.wait().await;
     log::debug!("core {core}: stopped");
 }
 
-async fn accept_loop(listener: &TcpListener, ctx: &Rc<CoreContext>) {
+async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreContext>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
             Err(e) => {
-                log::warn!("rtmp accept: {e}");
+                log::warn!("{service} accept: {e}");
                 glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Some(slot) = ctx.connections.try_acquire() else {
-            log::warn!("rtmp accept: max_connections reached, connection refused");
+            log::warn!("{service} accept: max_connections reached, connection refused");
             continue;
         };
         let conn = match Conn::new(stream) {
             Ok(conn) => conn,
             Err(e) => {
-                log::debug!("rtmp accept: {e}");
+                log::debug!("{service} accept: {e}");
                 continue;
             }
         };
@@ -139,7 +163,13 @@ async fn accept_loop(listener: &TcpListener, ctx: &Rc<CoreContext>) {
         glommio::spawn_local(async move {
             let _slot = slot;
             let shutdown = ctx.shutdown.clone();
-            future::or(super::rtmp::serve(conn, ctx), shutdown.wait()).await;
+            let serve = async {
+                match service {
+                    Service::Rtmp => super::rtmp::serve(conn, ctx).await,
+                    Service::HttpFlv => super::http::serve(conn, ctx, service).await,
+                }
+            };
+            future::or(serve, shutdown.wait()).await;
         })
         .detach();
     }

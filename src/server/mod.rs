@@ -4,6 +4,8 @@
 
 mod conn;
 pub mod core;
+mod http;
+mod httpflv;
 mod limit;
 mod rtmp;
 mod shutdown;
@@ -24,7 +26,7 @@ use crate::config::Config;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
-use core::CoreSetup;
+use core::{CoreSetup, Service};
 
 /// How long cores get to close their connections after a stop signal.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
@@ -61,11 +63,18 @@ pub fn run(config: Config) -> Result<(), String> {
         config.cores
     };
     let config = Arc::new(config);
-    let rtmp_listeners = bind_listeners(config.rtmp_addr.0, cores)
-        .map_err(|e| format!("cannot listen on rtmp_addr {}: {e}", config.rtmp_addr))?;
-    if let Some(first) = rtmp_listeners.first() {
-        let addr = first.local_addr().map_err(|e| e.to_string())?;
-        log::info!("RTMP listening on {addr} with {cores} cores");
+    let mut listeners = Vec::new();
+    for (service, addr, key) in [
+        (Service::Rtmp, &config.rtmp_addr, "rtmp_addr"),
+        (Service::HttpFlv, &config.httpflv_addr, "httpflv_addr"),
+    ] {
+        let bound = bind_listeners(addr.0, cores)
+            .map_err(|e| format!("cannot listen on {key} {addr}: {e}"))?;
+        if let Some(first) = bound.first() {
+            let local = first.local_addr().map_err(|e| e.to_string())?;
+            log::info!("{service} listening on {local} with {cores} cores");
+        }
+        listeners.push((service, bound));
     }
     let signals = signals::block_stop_signals()?;
     let registry = Arc::new(Registry::new());
@@ -75,7 +84,11 @@ pub fn run(config: Config) -> Result<(), String> {
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
-    for (core, rtmp_listener) in rtmp_listeners.into_iter().enumerate() {
+    for core in 0..cores {
+        let core_listeners = listeners
+            .iter_mut()
+            .filter_map(|(service, bound)| Some((*service, bound.pop()?)))
+            .collect();
         let (stop_tx, stop_rx) = UnixStream::pair()
             .map_err(|e| format!("cannot create the stop socket for core {core}: {e}"))?;
         stops.push(stop_tx);
@@ -87,7 +100,7 @@ pub fn run(config: Config) -> Result<(), String> {
             connections: connections.clone(),
             stats: stats.clone(),
             mesh: mesh.clone(),
-            rtmp_listener,
+            listeners: core_listeners,
             stop: stop_rx,
         };
         let executor = LocalExecutorBuilder::new(Placement::Fixed(core % cpus))

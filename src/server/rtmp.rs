@@ -245,8 +245,8 @@ impl Reader {
     }
 
     fn register(&self, role: StatsRole, key: &StreamKey) -> StatsGuard {
-        let (peer, stats) = (self.conn.peer, &self.ctx.stats);
-        stats.register(role, Protocol::Rtmp, key.clone(), peer)
+        let ends = (self.conn.peer, self.conn.local);
+        self.ctx.stats.register(role, Protocol::Rtmp, key.clone(), ends)
     }
 
     fn play(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) {

@@ -30,7 +30,10 @@ pub struct ConnStats {
     pub role: Role,
     pub protocol: Protocol,
     pub key: StreamKey,
+    /// The client's address.
     pub peer: SocketAddr,
+    /// Our address the client connected to.
+    pub local: SocketAddr,
     pub started: Instant,
     video_bytes: AtomicU64,
     audio_bytes: AtomicU64,
@@ -78,7 +81,7 @@ impl StatsRegistry {
         role: Role,
         protocol: Protocol,
         key: StreamKey,
-        peer: SocketAddr,
+        (peer, local): (SocketAddr, SocketAddr),
     ) -> StatsGuard {
         let stats = Arc::new(ConnStats {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -86,6 +89,7 @@ impl StatsRegistry {
             protocol,
             key,
             peer,
+            local,
             started: Instant::now(),
             video_bytes: AtomicU64::new(0),
             audio_bytes: AtomicU64::new(0),
@@ -123,8 +127,9 @@ mod tests {
         let registry = StatsRegistry::new();
         let peer: SocketAddr = "127.0.0.1:5000".parse().expect("address");
         let key = StreamKey::new("live", "a");
-        let publisher = registry.register(Role::Publisher, Protocol::Rtmp, key.clone(), peer);
-        let player = registry.register(Role::Player, Protocol::HttpFlv, key, peer);
+        let ends = (peer, peer);
+        let publisher = registry.register(Role::Publisher, Protocol::Rtmp, key.clone(), ends);
+        let player = registry.register(Role::Player, Protocol::HttpFlv, key, ends);
         publisher.stats.count(FrameKind::Video, 100);
         publisher.stats.count(FrameKind::Audio, 10);
         publisher.stats.count(FrameKind::Data, 1000);
