@@ -27,7 +27,9 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 enum Next {
@@ -36,14 +38,21 @@ enum Next {
     Closed,
 }
 
-async fn request_loop(conn: &Rc<Conn>, ctx: &Rc<CoreContext>, service: Service) -> Result<(), String> {
+async fn request_loop(
+    conn: &Rc<Conn>,
+    ctx: &Rc<CoreContext>,
+    service: Service,
+) -> Result<(), String> {
     let limits = Limits::default();
     let read_timeout = ctx.config.read_timeout();
     let mut buf = BytesMut::new();
     loop {
         let timeout = async {
             glommio::timer::sleep(read_timeout).await;
-            Err(format!("no complete request within {} s", ctx.config.read_timeout))
+            Err(format!(
+                "no complete request within {} s",
+                ctx.config.read_timeout
+            ))
         };
         let next = future::or(next_request(conn, &mut buf, &limits), timeout).await;
         let request = match next {
@@ -91,8 +100,15 @@ async fn next_request(conn: &Conn, buf: &mut BytesMut, limits: &Limits) -> Resul
     }
 }
 
-pub async fn send(conn: &Conn, response: &Response, keep_alive: bool, head_only: bool) -> Result<(), String> {
+pub async fn send(
+    conn: &Conn,
+    response: &Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> Result<(), String> {
     let mut out = BytesMut::new();
     response.encode(unix_now(), keep_alive, head_only, &mut out);
-    conn.write_all(&out).await.map_err(|e| format!("write error: {e}"))
+    conn.write_all(&out)
+        .await
+        .map_err(|e| format!("write error: {e}"))
 }

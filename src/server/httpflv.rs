@@ -20,7 +20,11 @@ use crate::stream::queue::{Delivery, Outbox};
 use crate::stream::stats::{Protocol, Role};
 
 /// Serve a request on the HTTP-FLV listener; Ok(()) when the response (and connection) ended.
-pub async fn serve(conn: &Rc<Conn>, ctx: &Rc<CoreContext>, request: &Request) -> Result<(), String> {
+pub async fn serve(
+    conn: &Rc<Conn>,
+    ctx: &Rc<CoreContext>,
+    request: &Request,
+) -> Result<(), String> {
     let head_only = request.method == Method::Head;
     let key = match stream_of(ctx, &request.path) {
         Ok(key) => key,
@@ -33,7 +37,10 @@ pub async fn serve(conn: &Rc<Conn>, ctx: &Rc<CoreContext>, request: &Request) ->
         .header("Cache-Control", "no-cache")
         .encode_stream_head(unix_now(), chunked && !head_only, &mut head);
     if head_only {
-        return conn.write_all(&head).await.map_err(|e| format!("write error: {e}"));
+        return conn
+            .write_all(&head)
+            .await
+            .map_err(|e| format!("write error: {e}"));
     }
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
     let mut framing = FlvFraming { chunked };
@@ -47,7 +54,9 @@ pub async fn serve(conn: &Rc<Conn>, ctx: &Rc<CoreContext>, request: &Request) ->
         return send(conn, &response, false, false).await;
     };
     let ends = (conn.peer, conn.local);
-    let stats = ctx.stats.register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
+    let stats = ctx
+        .stats
+        .register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
     outbox.set_stats(stats.stats.clone());
     log::info!("http-flv {}: playing {key}", conn.peer);
     let write = writer::run(conn, &outbox, &ctx.write_scratch, framing);

@@ -246,7 +246,9 @@ impl Reader {
 
     fn register(&self, role: StatsRole, key: &StreamKey) -> StatsGuard {
         let ends = (self.conn.peer, self.conn.local);
-        self.ctx.stats.register(role, Protocol::Rtmp, key.clone(), ends)
+        self.ctx
+            .stats
+            .register(role, Protocol::Rtmp, key.clone(), ends)
     }
 
     fn play(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) {
