@@ -21,7 +21,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::api::keys::{ChannelKeys, MemoryKeys};
+use crate::api::keys::{ChannelKeys, KeyStore};
 use crate::config::Config;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
@@ -78,7 +78,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let signals = signals::block_stop_signals()?;
     let registry = Arc::new(Registry::new());
-    let keys: Arc<dyn ChannelKeys> = Arc::new(MemoryKeys::new());
+    let keys: Arc<dyn ChannelKeys> = Arc::new(KeyStore::open(config.key_store.as_ref())?);
     let connections = limit::ConnectionLimit::new(config.max_connections);
     let stats = StatsRegistry::new();
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
