@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("{e}");
             eprintln!("livego: {e}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The control API's sans-IO parts: the persistent channel-key store (also the RTMP publish
-//! authorization), HS256 JWT verification, and the JSON response bodies.
+//! authorization), HS256 JWT verification, the JSON response bodies, and the routes.
 
 pub mod json;
 pub mod jwt;
 pub mod keys;
+pub mod routes;

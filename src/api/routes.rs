@@ -23,17 +23,18 @@ pub struct Api {
 
 pub fn handle(api: &Api, request: &Request, now_unix_secs: u64) -> Response {
     let path = request.path.as_str();
-    if path.starts_with("/control/") {
-        if let Err(why) = authorize(api, request, now_unix_secs) {
-            return reply(403, json::error(403, &why));
-        }
+    if path.starts_with("/control/")
+        && let Err(why) = authorize(api, request, now_unix_secs)
+    {
+        return reply(403, json::error(403, &why));
     }
     match path {
         "/control/get" | "/control/reset" | "/control/delete" => channel_key(api, request, path),
         "/stat/livestat" => livestat(api, request.query_param("room")),
-        "/control/push" | "/control/pull" => {
-            reply(404, json::error(404, "relays are not supported by this build yet"))
-        }
+        "/control/push" | "/control/pull" => reply(
+            404,
+            json::error(404, "relays are not supported by this build yet"),
+        ),
         _ => reply(404, json::error(404, &format!("no API at {path}"))),
     }
 }
@@ -53,7 +54,10 @@ fn authorize(api: &Api, request: &Request, now_unix_secs: u64) -> Result<(), Str
 
 fn channel_key(api: &Api, request: &Request, path: &str) -> Response {
     let Some(room) = request.query_param("room").filter(|r| !r.is_empty()) else {
-        return reply(400, json::error(400, &format!("url: {path}?room=<ROOM_NAME>")));
+        return reply(
+            400,
+            json::error(400, &format!("url: {path}?room=<ROOM_NAME>")),
+        );
     };
     let result = match path {
         "/control/get" => api.keys.get_or_create(room).map(Value::String),

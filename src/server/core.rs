@@ -17,6 +17,7 @@ use super::conn::Conn;
 use super::limit::ConnectionLimit;
 use super::shutdown::Shutdown;
 use crate::api::keys::ChannelKeys;
+use crate::api::routes::Api;
 use crate::config::Config;
 use crate::stream::hub::CoreHub;
 use crate::stream::mesh::{CoreMsg, MeshSender};
@@ -28,6 +29,7 @@ use crate::stream::stats::StatsRegistry;
 pub enum Service {
     Rtmp,
     HttpFlv,
+    Api,
 }
 
 impl std::fmt::Display for Service {
@@ -35,6 +37,7 @@ impl std::fmt::Display for Service {
         f.write_str(match self {
             Service::Rtmp => "rtmp",
             Service::HttpFlv => "http-flv",
+            Service::Api => "api",
         })
     }
 }
@@ -44,6 +47,7 @@ pub struct CoreContext {
     pub config: Arc<Config>,
     pub hub: Rc<CoreHub>,
     pub keys: Arc<dyn ChannelKeys>,
+    pub api: Arc<Api>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub shutdown: Rc<Shutdown>,
@@ -65,6 +69,7 @@ pub struct CoreSetup {
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
     pub keys: Arc<dyn ChannelKeys>,
+    pub api: Arc<Api>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
@@ -98,6 +103,7 @@ pub async fn run(setup: CoreSetup) {
         config: setup.config,
         hub: hub.clone(),
         keys: setup.keys,
+        api: setup.api,
         connections: setup.connections,
         stats: setup.stats,
         shutdown: Rc::new(Shutdown::default()),
@@ -166,7 +172,7 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             let serve = async {
                 match service {
                     Service::Rtmp => super::rtmp::serve(conn, ctx).await,
-                    Service::HttpFlv => super::http::serve(conn, ctx, service).await,
+                    Service::HttpFlv | Service::Api => super::http::serve(conn, ctx, service).await,
                 }
             };
             future::or(serve, shutdown.wait()).await;

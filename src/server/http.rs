@@ -1,4 +1,4 @@
-//! Drives one HTTP/1.1 connection (HTTP-FLV and, later, HLS and the control API): requests are
+//! Drives one HTTP/1.1 connection (HTTP-FLV, the control API and, later, HLS): requests are
 //! parsed by the sans-IO `http` module and answered in order (keep-alive, pipelining); an
 //! HTTP-FLV request turns the connection into an endless response.
 //!
@@ -15,6 +15,7 @@ use futures_lite::future;
 use super::conn::{Conn, SMALL_READ};
 use super::core::{CoreContext, Service};
 use super::httpflv;
+use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
 
 /// Serve one accepted connection until it ends; logs once why it ended.
@@ -66,6 +67,9 @@ async fn request_loop(
             (Method::Options, _) => http::preflight_response(),
             (Method::Get | Method::Head, Service::HttpFlv) => {
                 return httpflv::serve(conn, ctx, &request).await;
+            }
+            (Method::Get | Method::Head | Method::Post, Service::Api) => {
+                routes::handle(&ctx.api, &request, unix_now())
             }
             (Method::Get | Method::Head, Service::Rtmp) => http::error_response(404, "not found"),
             _ => http::error_response(405, "only GET, HEAD and OPTIONS are served")

@@ -15,9 +15,9 @@ use super::http::{send, unix_now};
 use super::writer::{self, Framing};
 use crate::flv;
 use crate::http::{self, LAST_CHUNK, Method, Request, Response};
-use crate::stream::StreamKey;
 use crate::stream::queue::{Delivery, Outbox};
 use crate::stream::stats::{Protocol, Role};
+use crate::stream::{FrameKind, StreamKey};
 
 /// Serve a request on the HTTP-FLV listener; Ok(()) when the response (and connection) ended.
 pub async fn serve(
@@ -36,19 +36,13 @@ pub async fn serve(
         .header("Content-Type", "video/x-flv")
         .header("Cache-Control", "no-cache")
         .encode_stream_head(unix_now(), chunked && !head_only, &mut head);
+    conn.write_all(&head)
+        .await
+        .map_err(|e| format!("write error: {e}"))?;
     if head_only {
-        return conn
-            .write_all(&head)
-            .await
-            .map_err(|e| format!("write error: {e}"));
+        return Ok(());
     }
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
-    let mut framing = FlvFraming { chunked };
-    let mut preamble = Vec::from(&head[..]);
-    let file_header = flv::header::file_header(true, true);
-    let file_header = Delivery::Raw(file_header.to_vec().into());
-    framing.encode(&mut vec![file_header], &mut preamble);
-    outbox.push(Delivery::Raw(preamble.into()));
     let Ok(_subscription) = ctx.hub.subscribe(key.clone(), outbox.clone()) else {
         let response = http::error_response(503, "too many players of this stream");
         return send(conn, &response, false, false).await;
@@ -59,7 +53,15 @@ pub async fn serve(
         .register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
     outbox.set_stats(stats.stats.clone());
     log::info!("http-flv {}: playing {key}", conn.peer);
-    let write = writer::run(conn, &outbox, &ctx.write_scratch, framing);
+    let write = writer::run(
+        conn,
+        &outbox,
+        &ctx.write_scratch,
+        FlvFraming {
+            chunked,
+            header_sent: false,
+        },
+    );
     future::or(write, watch_disconnect(conn)).await
 }
 
@@ -99,9 +101,12 @@ async fn watch_disconnect(conn: &Conn) -> Result<(), String> {
     }
 }
 
-/// FLV tags as they are; on HTTP/1.1 each batch is one chunk.
+/// FLV tags as they are; on HTTP/1.1 each batch is one chunk. The FLV file header goes out
+/// with the first batch of the stream (its start marker and bootstrap frames), flagging the
+/// tracks that batch holds, so that players do not wait for a track that never comes.
 struct FlvFraming {
     chunked: bool,
+    header_sent: bool,
 }
 
 impl Framing for FlvFraming {
@@ -110,10 +115,12 @@ impl Framing for FlvFraming {
         let end = batch.iter().position(|d| matches!(d, Delivery::StreamEnd));
         let ended = end.is_some();
         batch.truncate(end.unwrap_or(batch.len()));
-        let len: usize = batch.iter().map(|d| bytes_of(d).len()).sum();
+        let header = self.file_header(batch);
+        let len: usize = header.len() + batch.iter().map(|d| bytes_of(d).len()).sum::<usize>();
         if self.chunked && len > 0 {
             buf.extend_from_slice(format!("{len:x}\r\n").as_bytes());
         }
+        buf.extend_from_slice(&header);
         for item in batch.drain(..) {
             buf.extend_from_slice(bytes_of(&item));
         }
@@ -124,6 +131,21 @@ impl Framing for FlvFraming {
             buf.extend_from_slice(LAST_CHUNK);
         }
         !ended
+    }
+}
+
+impl FlvFraming {
+    /// The file header, if `batch` starts the stream for this player.
+    fn file_header(&mut self, batch: &[Delivery]) -> Vec<u8> {
+        if self.header_sent || !matches!(batch.first(), Some(Delivery::StreamStart)) {
+            return Vec::new();
+        }
+        self.header_sent = true;
+        let has = |kind| {
+            let frame_of = |d: &Delivery| matches!(d, Delivery::Frame(f) if f.kind == kind);
+            batch.iter().any(frame_of)
+        };
+        flv::header::file_header(has(FrameKind::Audio), has(FrameKind::Video)).to_vec()
     }
 }
 

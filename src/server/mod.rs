@@ -21,7 +21,8 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::api::keys::{ChannelKeys, KeyStore};
+use crate::api::keys::KeyStore;
+use crate::api::routes::Api;
 use crate::config::Config;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
@@ -63,10 +64,12 @@ pub fn run(config: Config) -> Result<(), String> {
         config.cores
     };
     let config = Arc::new(config);
+    let keys = Arc::new(KeyStore::open(config.key_store.as_ref())?);
     let mut listeners = Vec::new();
     for (service, addr, key) in [
         (Service::Rtmp, &config.rtmp_addr, "rtmp_addr"),
         (Service::HttpFlv, &config.httpflv_addr, "httpflv_addr"),
+        (Service::Api, &config.api_addr, "api_addr"),
     ] {
         let bound = bind_listeners(addr.0, cores)
             .map_err(|e| format!("cannot listen on {key} {addr}: {e}"))?;
@@ -78,9 +81,13 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let signals = signals::block_stop_signals()?;
     let registry = Arc::new(Registry::new());
-    let keys: Arc<dyn ChannelKeys> = Arc::new(KeyStore::open(config.key_store.as_ref())?);
     let connections = limit::ConnectionLimit::new(config.max_connections);
     let stats = StatsRegistry::new();
+    let api = Arc::new(Api {
+        keys: keys.clone(),
+        stats: stats.clone(),
+        jwt_secret: config.jwt.secret.clone(),
+    });
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
@@ -97,6 +104,7 @@ pub fn run(config: Config) -> Result<(), String> {
             config: config.clone(),
             registry: registry.clone(),
             keys: keys.clone(),
+            api: api.clone(),
             connections: connections.clone(),
             stats: stats.clone(),
             mesh: mesh.clone(),
