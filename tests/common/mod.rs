@@ -6,7 +6,10 @@
 //! is set). When a test panics, the server's log is printed.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod flv;
+pub mod http;
+pub mod httpflv;
 pub mod media;
 pub mod rtmp_client;
 
@@ -228,6 +231,45 @@ pub struct Server {
     pub hls_port: u16,
     pub api_port: u16,
     dir: TestDir,
+    /// The configuration file's text.
+    yaml: String,
+}
+
+/// Writes `dir/livego.yaml`: the harness defaults on the given ports (rtmp, httpflv, hls, api)
+/// with `extra_yaml`'s top-level keys replacing the defaults of the same name. Returns the
+/// file's path and text.
+fn write_config(dir: &TestDir, ports: [u16; 4], extra_yaml: &str) -> (PathBuf, String) {
+    let [rtmp_port, httpflv_port, hls_port, api_port] = ports;
+    let keys = dir.join("keys.json");
+    let flv_dir = dir.join("flv");
+    let defaults = [
+        ("rtmp_addr", format!("\"127.0.0.1:{rtmp_port}\"")),
+        ("httpflv_addr", format!("\"127.0.0.1:{httpflv_port}\"")),
+        ("hls_addr", format!("\"127.0.0.1:{hls_port}\"")),
+        ("api_addr", format!("\"127.0.0.1:{api_port}\"")),
+        ("rtmp_noauth", "true".into()),
+        ("key_store", format!("\"{}\"", keys.display())),
+        ("flv_dir", format!("\"{}\"", flv_dir.display())),
+        ("cores", "1".into()),
+        ("gop_num", "1".into()),
+        ("read_timeout", "10".into()),
+        ("player_queue_ms", "3000".into()),
+        ("level", "info".into()),
+    ];
+    let overridden: Vec<&str> = extra_yaml
+        .lines()
+        .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim()))
+        .collect();
+    let mut yaml = String::new();
+    for (key, value) in defaults.iter().filter(|(k, _)| !overridden.contains(k)) {
+        yaml.push_str(&format!("{key}: {value}\n"));
+    }
+    yaml.push_str(extra_yaml);
+    yaml.push('\n');
+    let config = dir.join("livego.yaml");
+    fs::write(&config, &yaml).expect("write config");
+    (config, yaml)
 }
 
 impl Server {
@@ -250,36 +292,11 @@ impl Server {
         let dir = TestDir::new("server");
         let (rtmp_port, httpflv_port, hls_port, api_port) =
             (free_port(), free_port(), free_port(), free_port());
-        let keys = dir.join("keys.json");
-        let flv_dir = dir.join("flv");
-        let defaults = [
-            ("rtmp_addr", format!("\"127.0.0.1:{rtmp_port}\"")),
-            ("httpflv_addr", format!("\"127.0.0.1:{httpflv_port}\"")),
-            ("hls_addr", format!("\"127.0.0.1:{hls_port}\"")),
-            ("api_addr", format!("\"127.0.0.1:{api_port}\"")),
-            ("rtmp_noauth", "true".into()),
-            ("key_store", format!("\"{}\"", keys.display())),
-            ("flv_dir", format!("\"{}\"", flv_dir.display())),
-            ("cores", "1".into()),
-            ("gop_num", "1".into()),
-            ("read_timeout", "10".into()),
-            ("player_queue_ms", "3000".into()),
-            ("level", "info".into()),
-        ];
-        let overridden: Vec<&str> = extra_yaml
-            .lines()
-            .filter(|l| !l.starts_with([' ', '\t', '#', '-']))
-            .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim()))
-            .collect();
-        let mut yaml = String::new();
-        for (key, value) in defaults.iter().filter(|(k, _)| !overridden.contains(k)) {
-            yaml.push_str(&format!("{key}: {value}\n"));
-        }
-        yaml.push_str(extra_yaml);
-        yaml.push('\n');
-        let config = dir.join("livego.yaml");
-        fs::write(&config, &yaml).expect("write config");
-
+        let (config, yaml) = write_config(
+            &dir,
+            [rtmp_port, httpflv_port, hls_port, api_port],
+            extra_yaml,
+        );
         let mut cmd = Command::new(program);
         cmd.arg("--config")
             .arg(&config)
@@ -293,31 +310,65 @@ impl Server {
             hls_port,
             api_port,
             dir,
+            yaml,
         };
-        server.wait_listening(Duration::from_secs(5), &yaml);
+        server.wait_listening(Duration::from_secs(5));
         server
     }
 
-    fn wait_listening(&self, timeout: Duration, yaml: &str) {
+    /// [`Server::start`], then waits (up to 5 s) until the HTTP-FLV and API ports accept TCP
+    /// too.
+    pub fn start_http(extra_yaml: &str) -> Server {
+        let server = Self::start(extra_yaml);
+        server.wait_accepting(server.httpflv_addr(), Duration::from_secs(5));
+        server.wait_accepting(server.api_addr(), Duration::from_secs(5));
+        server
+    }
+
+    /// Runs the server with this configuration expecting it to exit by itself (a startup
+    /// error) within `timeout`; killed if it does not (`Ran::status` is then `None`). Its
+    /// stdout and stderr are captured separately.
+    pub fn run_to_exit(extra_yaml: &str, timeout: Duration) -> Ran {
+        let program = std::env::var_os("LIVEGO_TEST_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livego")));
+        let dir = TestDir::new("server-exit");
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let (config, _) = write_config(&dir, ports, extra_yaml);
+        let mut cmd = Command::new(program);
+        cmd.arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG");
+        run(&mut cmd, timeout)
+    }
+
+    /// Waits until `addr` accepts TCP; panics with the log if it does not within `timeout`
+    /// or the server exits.
+    pub fn wait_accepting(&self, addr: SocketAddr, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.lock().child.try_wait() {
                 panic!(
-                    "livego exited ({status}) before listening on {}; config:\n{yaml}",
-                    self.rtmp_addr()
+                    "livego exited ({status}) before listening on {addr}; config:\n{}",
+                    self.yaml
                 );
             }
-            if TcpStream::connect_timeout(&self.rtmp_addr(), Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return;
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "livego not accepting on {} after {timeout:?}; config:\n{yaml}",
-                    self.rtmp_addr()
+                    "livego not accepting on {addr} after {timeout:?}; config:\n{}",
+                    self.yaml
                 );
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn wait_listening(&self, timeout: Duration) {
+        self.wait_accepting(self.rtmp_addr(), timeout);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Proc> {
@@ -330,6 +381,20 @@ impl Server {
     /// `rtmp://127.0.0.1:PORT/live/NAME`, for publishing and playing.
     pub fn rtmp_url(&self, name: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{name}", self.rtmp_port)
+    }
+    pub fn httpflv_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.httpflv_port))
+    }
+    pub fn api_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.api_port))
+    }
+    /// `http://127.0.0.1:PORT/live/NAME.flv`, for HTTP-FLV playback.
+    pub fn flv_url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/live/{name}.flv", self.httpflv_port)
+    }
+    /// `http://127.0.0.1:PORT{path}` on the API port (`path` starts with `/`).
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
     }
     pub fn pid(&self) -> u32 {
         self.lock().pid()
@@ -415,6 +480,14 @@ impl Publisher {
     /// Waits until a player of the same URL receives a video frame; panics (with the
     /// publisher's log) if that does not happen within `timeout` or the publisher exits.
     pub fn wait_published(&mut self, timeout: Duration) {
+        let url = self.url.clone();
+        self.wait_playable(&url, timeout);
+    }
+
+    /// Waits until an RTMP player of `play_url` receives a video frame (for publishing under a
+    /// channel key, where the stream plays under the room's name); panics like
+    /// [`Publisher::wait_published`].
+    pub fn wait_playable(&mut self, play_url: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if !self.proc.is_running() {
@@ -423,12 +496,13 @@ impl Publisher {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 panic!(
-                    "no player of {} got a video frame within {timeout:?}; publisher log: {}",
+                    "no player of {play_url} got a video frame within {timeout:?}; publisher of \
+                     {} log: {}",
                     self.url,
                     self.proc.log()
                 );
             }
-            if first_video_frame(&self.url, left.min(Duration::from_secs(5))).is_some() {
+            if first_video_frame(play_url, left.min(Duration::from_secs(5))).is_some() {
                 return;
             }
             thread::sleep(Duration::from_millis(200));

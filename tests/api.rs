@@ -1,0 +1,415 @@
+//! The control API (SPEC.md "Channel keys", "Other API"): channel keys (get, reset, delete,
+//! usage errors), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
+//! bare room name, revoked key), keys kept across a restart, a corrupt key file stopping
+//! startup, HS256 JWT on `/control/*`, and `/stat/livestat` listing publishers and RTMP and
+//! HTTP-FLV players with growing byte counters. Each test runs its own server.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::api::{
+    LiveStat, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
+    reset_key, sign_hs256, unix_now,
+};
+use common::http::http_request;
+use common::{ClipKind, Played, Player, Publisher, Server, TestDir, test_clip};
+use serde_json::Value;
+
+const CLIP_SECS: u32 = 30;
+
+fn clip() -> PathBuf {
+    test_clip(ClipKind::H264Aac, CLIP_SECS)
+}
+
+fn assert_played_clean(played: &Played, min_secs: f64) {
+    let problems = played.all_problems(min_secs);
+    assert!(
+        problems.is_empty(),
+        "{}:\n{}",
+        played.out.display(),
+        problems.join("\n")
+    );
+}
+
+/// Publishing to `live/NAME` is refused: ffmpeg gives up with an error within 10 s.
+fn assert_publish_refused(server: &Server, name: &str, why: &str) {
+    let mut publisher = Publisher::start(&server.rtmp_url(name), &clip());
+    match publisher.wait_exit(Duration::from_secs(10)) {
+        None => panic!("{why}: publisher to live/{name} still running after 10 s (accepted?)"),
+        Some(status) => assert!(
+            !status.success(),
+            "{why}: publisher to live/{name} exited successfully: {}",
+            publisher.log()
+        ),
+    }
+}
+
+fn flv_status(server: &Server, name: &str) -> u16 {
+    http_request("GET", &server.flv_url(name), &[], Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("GET {}: {e}", server.flv_url(name)))
+        .status()
+}
+
+/// Waits until `live/NAME` is no longer live (HTTP-FLV answers 404).
+fn wait_not_live(server: &Server, name: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while flv_status(server, name) != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "live/{name} still live {within:?} after its publisher was killed"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn channel_keys_get_reset_delete() {
+    let server = Server::start_http("");
+    let k1 = get_key(&server, "r1");
+    assert_eq!(get_key(&server, "r1"), k1, "get twice gives the same key");
+    let other = get_key(&server, "r2");
+    assert_ne!(other, k1, "two rooms share a key");
+
+    let k2 = reset_key(&server, "r1");
+    assert_ne!(k2, k1, "reset kept the key");
+    assert_eq!(get_key(&server, "r1"), k2, "get after reset");
+    assert_eq!(get_key(&server, "r2"), other, "reset of r1 changed r2");
+
+    let data = envelope(&delete_key(&server, "r1"), 200, "delete r1");
+    assert_eq!(data, Value::from("Ok"));
+    envelope(&delete_key(&server, "r1"), 404, "delete r1 again");
+    envelope(
+        &delete_key(&server, "never"),
+        404,
+        "delete of a room never seen",
+    );
+    let k3 = get_key(&server, "r1");
+    assert!(k3 != k1 && k3 != k2, "get after delete reused an old key");
+
+    // keys come from the CSPRNG: another fresh server hands out other keys
+    let second = Server::start_http("");
+    let fresh = get_key(&second, "r1");
+    assert!(
+        ![k1, k2, k3, other].contains(&fresh),
+        "two servers handed out the same key"
+    );
+}
+
+#[test]
+fn missing_room_is_400() {
+    let server = Server::start_http("");
+    for path in [
+        "/control/get",
+        "/control/reset",
+        "/control/delete",
+        "/control/get?room=",
+        "/control/get?name=x",
+    ] {
+        let data = envelope(&api_get(&server, path, &[]), 400, path);
+        let usage = data
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: data is not a usage string: {data}"));
+        assert!(
+            usage.contains("room"),
+            "{path}: usage message does not mention room: {usage:?}"
+        );
+    }
+    assert!(server.is_alive());
+}
+
+/// `rtmp_noauth: false`: a room's key publishes, the stream plays under the room's name over
+/// RTMP and HTTP-FLV (and not under the key); an unknown key and the bare room name are
+/// refused; reset and delete revoke the old key at once.
+#[test]
+fn publish_needs_a_channel_key() {
+    let server = Server::start_http("rtmp_noauth: false");
+    let key = get_key(&server, "cam");
+    let mut publisher = Publisher::start(&server.rtmp_url(&key), &clip());
+    publisher.wait_playable(&server.rtmp_url("cam"), Duration::from_secs(10));
+
+    let rtmp = Player::ffmpeg(&server.rtmp_url("cam"), Some(7.0), &server.path("rtmp.flv"));
+    let http = Player::ffmpeg(&server.flv_url("cam"), Some(7.0), &server.path("http.flv"));
+    assert_eq!(
+        flv_status(&server, &key),
+        404,
+        "stream playable under its key"
+    );
+    assert_played_clean(&rtmp.finish(Duration::from_secs(40)), 6.0);
+    assert_played_clean(&http.finish(Duration::from_secs(40)), 6.0);
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+
+    let unknown = "Zz9".repeat(16);
+    assert_publish_refused(&server, &unknown, "unknown key");
+    get_key(&server, "cam2");
+    assert_publish_refused(&server, "cam2", "bare room name (it has a key)");
+    assert_publish_refused(&server, "cam3", "bare room name (no key)");
+    assert_eq!(flv_status(&server, "cam2"), 404, "cam2 went live");
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+
+    drop(publisher);
+    wait_not_live(&server, "cam", Duration::from_secs(5));
+    let new_key = reset_key(&server, "cam");
+    assert_publish_refused(&server, &key, "key replaced by reset");
+    let mut publisher = Publisher::start(&server.rtmp_url(&new_key), &clip());
+    publisher.wait_playable(&server.rtmp_url("cam"), Duration::from_secs(10));
+    drop(publisher);
+    wait_not_live(&server, "cam", Duration::from_secs(5));
+
+    envelope(&delete_key(&server, "cam"), 200, "delete cam");
+    assert_publish_refused(&server, &new_key, "key of a deleted room");
+    assert!(server.is_alive());
+}
+
+/// Keys (and resets and deletes) are on disk once the API has answered: a server killed with
+/// SIGKILL and started again with the same `key_store` gives the same keys, and they publish.
+#[test]
+fn keys_survive_a_restart() {
+    let store = TestDir::new("key-store");
+    let path = store.join("keys.json");
+    let yaml = format!("rtmp_noauth: false\nkey_store: \"{}\"", path.display());
+
+    let server = Server::start_http(&yaml);
+    let k1 = get_key(&server, "room1");
+    let k2 = get_key(&server, "room2");
+    envelope(&delete_key(&server, "room2"), 200, "delete room2");
+    let k3_old = get_key(&server, "room3");
+    let k3 = reset_key(&server, "room3");
+    assert!(path.exists(), "no key file at {}", path.display());
+    drop(server); // SIGKILL: no chance to save anything on the way out
+
+    let server = Server::start_http(&yaml);
+    assert_eq!(get_key(&server, "room1"), k1, "room1's key after a restart");
+    assert_eq!(
+        get_key(&server, "room3"),
+        k3,
+        "room3's reset key after a restart"
+    );
+    assert_ne!(
+        get_key(&server, "room2"),
+        k2,
+        "room2 was deleted before the restart"
+    );
+    let mut publisher = Publisher::start(&server.rtmp_url(&k1), &clip());
+    publisher.wait_playable(&server.rtmp_url("room1"), Duration::from_secs(10));
+    assert_publish_refused(&server, &k3_old, "key reset before the restart");
+    assert!(
+        publisher.is_running(),
+        "publisher ended: {}",
+        publisher.log()
+    );
+}
+
+/// A key file that is not a key file stops startup: non-zero exit, a message naming the file
+/// on stderr, and the file left as it was (never replaced by an empty store).
+#[test]
+fn corrupt_key_file_stops_startup() {
+    let store = TestDir::new("corrupt-keys");
+    let path = store.join("channel-keys-garbage.json");
+    let garbage: &[u8] = b"{\"room1\": \"abc\", \x00\xff\xfe this is not JSON";
+    fs::write(&path, garbage).unwrap();
+    let yaml = format!("rtmp_noauth: false\nkey_store: \"{}\"", path.display());
+    let ran = Server::run_to_exit(&yaml, Duration::from_secs(10));
+    let Some(status) = ran.status else {
+        panic!(
+            "livego still running 10 s after starting with a corrupt key file; stderr: {}",
+            ran.stderr
+        );
+    };
+    assert!(
+        !status.success(),
+        "livego exited successfully with a corrupt key file"
+    );
+    assert!(
+        ran.stderr.contains("channel-keys-garbage.json"),
+        "stderr does not name the key file {}: {:?}",
+        path.display(),
+        ran.stderr
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        garbage,
+        "the corrupt key file was changed"
+    );
+}
+
+/// With `jwt.secret`, every `/control/*` call needs a valid HS256 token (`?jwt=` or
+/// `Authorization: Bearer`): none, a wrong signature, an expired one, `alg: none`, a
+/// tampered payload and junk all get 403; `/stat/livestat` needs none.
+#[test]
+fn jwt_protects_control() {
+    const SECRET: &str = "s3cret";
+    let server = Server::start_http("jwt: {secret: \"s3cret\", algorithm: HS256}");
+    let now = unix_now();
+    let claims = |exp: u64| format!(r#"{{"sub":"tester","iat":{now},"exp":{exp}}}"#);
+    let good = sign_hs256(&claims(now + 3600), SECRET);
+    let wrong_secret = sign_hs256(&claims(now + 3600), "not-the-secret");
+    let expired = sign_hs256(&claims(now - 3600), SECRET);
+    let alg_none = format!(
+        "{}.{}.",
+        base64url(br#"{"alg":"none","typ":"JWT"}"#),
+        base64url(claims(now + 3600).as_bytes())
+    );
+    let tampered = {
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = base64url(claims(now + 7200).as_bytes());
+        format!("{}.{forged}.{}", parts[0], parts[2])
+    };
+    let bad = [
+        ("wrong secret", wrong_secret.as_str()),
+        ("expired", expired.as_str()),
+        ("alg none", alg_none.as_str()),
+        ("tampered payload", tampered.as_str()),
+        ("junk", "not.a.token"),
+    ];
+
+    let status = |path: &str, headers: &[(&str, &str)]| api_get(&server, path, headers).status();
+    for path in [
+        "/control/get?room=j",
+        "/control/reset?room=j",
+        "/control/delete?room=j",
+    ] {
+        assert_eq!(status(path, &[]), 403, "{path} without a token");
+        for (what, token) in bad {
+            let bearer = format!("Bearer {token}");
+            assert_eq!(
+                status(&format!("{path}&jwt={token}"), &[]),
+                403,
+                "{path}: {what} token in ?jwt="
+            );
+            assert_eq!(
+                status(path, &[("Authorization", &bearer)]),
+                403,
+                "{path}: {what} token as a Bearer"
+            );
+        }
+    }
+
+    let bearer = format!("Bearer {good}");
+    let by_query = api_get(&server, &format!("/control/get?room=j&jwt={good}"), &[]);
+    let key = envelope(&by_query, 200, "get with ?jwt=");
+    assert!(key.as_str().is_some_and(is_channel_key), "{key}");
+    let by_header = api_get(
+        &server,
+        "/control/get?room=j",
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(envelope(&by_header, 200, "get with a Bearer token"), key);
+    let reset = api_get(
+        &server,
+        "/control/reset?room=j",
+        &[("Authorization", &bearer)],
+    );
+    assert_ne!(envelope(&reset, 200, "reset with a Bearer token"), key);
+    let delete = api_get(&server, &format!("/control/delete?room=j&jwt={good}"), &[]);
+    assert_eq!(
+        envelope(&delete, 200, "delete with ?jwt="),
+        Value::from("Ok")
+    );
+
+    // only /control/* is protected
+    let stat = api_get(&server, "/stat/livestat", &[]);
+    envelope(&stat, 200, "livestat without a token");
+}
+
+/// Players of `key` in `stat`, as (video, audio) byte counters in ascending order.
+fn player_counters(stat: &LiveStat, key: &str) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = stat
+        .players_of(key)
+        .iter()
+        .map(|e| (e.video_total_bytes, e.audio_total_bytes))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// `/stat/livestat` lists both publishers and, for live/x, an RTMP and an HTTP-FLV player,
+/// all with byte counters growing; `?room=live/y` lists only live/y.
+#[test]
+fn livestat_lists_publishers_and_players() {
+    let server = Server::start_http("");
+    let mut x = Publisher::start(&server.rtmp_url("x"), &clip());
+    let mut y = Publisher::start(&server.rtmp_url("y"), &clip());
+    x.wait_published(Duration::from_secs(10));
+    y.wait_published(Duration::from_secs(10));
+    let rtmp = Player::ffmpeg(&server.rtmp_url("x"), Some(10.0), &server.path("rtmp.flv"));
+    let http = Player::ffmpeg(&server.flv_url("x"), Some(10.0), &server.path("http.flv"));
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let first = loop {
+        let stat = livestat(&server, None);
+        if stat.players_of("live/x").len() == 2 {
+            break stat;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "livestat does not list the RTMP and the HTTP-FLV player of live/x after 5 s: \
+             {stat:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    thread::sleep(Duration::from_millis(1500));
+    let second = livestat(&server, None);
+
+    for key in ["live/x", "live/y"] {
+        let (a, b) = (first.publishers_of(key), second.publishers_of(key));
+        assert!(
+            a.len() == 1 && b.len() == 1,
+            "publishers of {key}: {a:?} then {b:?}"
+        );
+        assert!(
+            b[0].video_total_bytes > a[0].video_total_bytes
+                && b[0].audio_total_bytes > a[0].audio_total_bytes,
+            "publisher counters of {key} did not grow: {:?} then {:?}",
+            a[0],
+            b[0]
+        );
+    }
+    let (a, b) = (
+        player_counters(&first, "live/x"),
+        player_counters(&second, "live/x"),
+    );
+    assert_eq!(b.len(), 2, "players of live/x: {:?}", second.players);
+    for (before, after) in a.iter().zip(&b) {
+        assert!(
+            after.0 > before.0 && after.1 > before.1,
+            "player counters of live/x did not grow: {a:?} then {b:?}"
+        );
+    }
+    assert!(
+        second.players_of("live/y").is_empty(),
+        "players of live/y: {:?}",
+        second.players
+    );
+
+    let only_y = livestat(&server, Some("live/y"));
+    assert!(
+        only_y.publishers.len() == 1
+            && only_y.publishers[0].key == "live/y"
+            && only_y.players.is_empty(),
+        "?room=live/y: {only_y:?}"
+    );
+    let only_x = livestat(&server, Some("live/x"));
+    assert!(
+        only_x.publishers.len() == 1
+            && only_x.publishers[0].key == "live/x"
+            && only_x.players.len() == 2
+            && only_x.players.iter().all(|p| p.key == "live/x"),
+        "?room=live/x: {only_x:?}"
+    );
+
+    assert_played_clean(&rtmp.finish(Duration::from_secs(40)), 6.0);
+    assert_played_clean(&http.finish(Duration::from_secs(40)), 6.0);
+    assert!(x.is_running() && y.is_running(), "a publisher ended");
+}

@@ -1,0 +1,204 @@
+//! The control API as the tests call it: channel keys (`/control/get|reset|delete`), the
+//! live statistics (`/stat/livestat`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
+//! with the library's HMAC-SHA256 and an in-test base64url (RFC 4648 §5, no padding).
+
+use livego::crypto::hmac::hmac_sha256;
+use serde_json::Value;
+
+use super::Server;
+use super::http::{Response, http_get};
+
+/// `GET` an API path (`/control/get?room=x`) on `server`, with extra headers.
+pub fn api_get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Response {
+    http_get(&server.api_url(path), headers)
+}
+
+/// Checks the `{"status": N, "data": ...}` envelope: the HTTP status and the JSON `status` are
+/// both `want`. Returns `data`.
+pub fn envelope(resp: &Response, want: u16, what: &str) -> Value {
+    assert_eq!(
+        resp.status(),
+        want,
+        "{what}: HTTP status {} (want {want}), body {:?}",
+        resp.status(),
+        resp.text()
+    );
+    let json = resp.json();
+    assert_eq!(
+        json.get("status").and_then(Value::as_u64),
+        Some(want as u64),
+        "{what}: JSON status in {json}"
+    );
+    json.get("data")
+        .cloned()
+        .unwrap_or_else(|| panic!("{what}: no \"data\" in {json}"))
+}
+
+/// Whether `key` looks like a channel key: 48 ASCII alphanumerics.
+pub fn is_channel_key(key: &str) -> bool {
+    key.len() == 48 && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn key_call(server: &Server, op: &str, room: &str, headers: &[(&str, &str)]) -> String {
+    let what = format!("/control/{op}?room={room}");
+    let data = envelope(&api_get(server, &what, headers), 200, &what);
+    let key = data
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: data is not a string: {data}"))
+        .to_string();
+    assert!(
+        is_channel_key(&key),
+        "{what}: {key:?} is not 48 alphanumerics"
+    );
+    key
+}
+
+/// `/control/get?room=ROOM` → the room's channel key (checked: 48 alphanumerics).
+pub fn get_key(server: &Server, room: &str) -> String {
+    key_call(server, "get", room, &[])
+}
+
+/// `/control/reset?room=ROOM` → the room's new key.
+pub fn reset_key(server: &Server, room: &str) -> String {
+    key_call(server, "reset", room, &[])
+}
+
+/// `/control/delete?room=ROOM`: the response (200 `"Ok"`, or 404).
+pub fn delete_key(server: &Server, room: &str) -> Response {
+    api_get(server, &format!("/control/delete?room={room}"), &[])
+}
+
+/// One publisher or player entry of `/stat/livestat`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatEntry {
+    pub key: String,
+    pub url: String,
+    pub stream_id: u64,
+    pub video_total_bytes: u64,
+    pub video_speed: u64,
+    pub audio_total_bytes: u64,
+    pub audio_speed: u64,
+}
+
+impl StatEntry {
+    /// Parses an entry, listing every missing or mistyped field.
+    pub fn parse(v: &Value) -> Result<StatEntry, String> {
+        let mut errors = Vec::new();
+        let mut string = |k: &str| match v.get(k).and_then(Value::as_str) {
+            Some(s) => s.to_string(),
+            None => {
+                errors.push(format!("{k} is not a string"));
+                String::new()
+            }
+        };
+        let (key, url) = (string("key"), string("url"));
+        let mut number = |k: &str| match v.get(k).and_then(Value::as_u64) {
+            Some(n) => n,
+            None => {
+                errors.push(format!("{k} is not a non-negative integer"));
+                0
+            }
+        };
+        let entry = StatEntry {
+            key,
+            url,
+            stream_id: number("stream_id"),
+            video_total_bytes: number("video_total_bytes"),
+            video_speed: number("video_speed"),
+            audio_total_bytes: number("audio_total_bytes"),
+            audio_speed: number("audio_speed"),
+        };
+        if errors.is_empty() {
+            Ok(entry)
+        } else {
+            Err(format!("livestat entry {v}: {}", errors.join(", ")))
+        }
+    }
+}
+
+/// `/stat/livestat` (optionally `?room=app/name`) parsed.
+#[derive(Clone, Debug, Default)]
+pub struct LiveStat {
+    pub publishers: Vec<StatEntry>,
+    pub players: Vec<StatEntry>,
+}
+
+impl LiveStat {
+    pub fn players_of(&self, key: &str) -> Vec<&StatEntry> {
+        self.players.iter().filter(|e| e.key == key).collect()
+    }
+    pub fn publishers_of(&self, key: &str) -> Vec<&StatEntry> {
+        self.publishers.iter().filter(|e| e.key == key).collect()
+    }
+}
+
+/// `/stat/livestat[?room=ROOM]`, checked: 200, envelope, every entry complete.
+pub fn livestat(server: &Server, room: Option<&str>) -> LiveStat {
+    let path = match room {
+        Some(r) => format!("/stat/livestat?room={r}"),
+        None => "/stat/livestat".to_string(),
+    };
+    let data = envelope(&api_get(server, &path, &[]), 200, &path);
+    let list = |name: &str| -> Vec<StatEntry> {
+        match data.get(name) {
+            // Go's encoding/json writes an empty slice as null
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| StatEntry::parse(v).unwrap_or_else(|e| panic!("{path}: {e}")))
+                .collect(),
+            Some(other) => panic!("{path}: {name} is not a list: {other}"),
+        }
+    };
+    LiveStat {
+        publishers: list("publishers"),
+        players: list("players"),
+    }
+}
+
+/// base64url without padding (RFC 4648 §5, as JWS uses it).
+pub fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A compact JWS: `header.claims.signature` with the given header JSON, signed HS256 with
+/// `secret` (the header's `alg` is not looked at: tests use this to forge tokens too).
+pub fn sign_jws(header_json: &str, claims_json: &str, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        base64url(header_json.as_bytes()),
+        base64url(claims_json.as_bytes())
+    );
+    let mac = hmac_sha256(secret, input.as_bytes());
+    format!("{input}.{}", base64url(&mac))
+}
+
+/// An HS256 JWT over `claims_json` (`{"alg":"HS256","typ":"JWT"}`).
+pub fn sign_hs256(claims_json: &str, secret: &str) -> String {
+    sign_jws(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        claims_json,
+        secret.as_bytes(),
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
