@@ -310,16 +310,7 @@ impl Session {
     }
 
     fn send(&self, msg: &Message, out: &mut BytesMut) {
-        let size = self.out_chunk_size;
-        chunk::encode_independent(
-            msg.csid,
-            0,
-            msg.type_id,
-            msg.stream_id,
-            &msg.payload,
-            size,
-            out,
-        );
+        encode_message(msg, self.out_chunk_size, out);
     }
 
     fn encode(&self, type_id: u8, stream_id: u32, payload: &[u8], out: &mut BytesMut) {
@@ -380,16 +371,12 @@ pub fn stream_restarted() -> Bytes {
 }
 
 fn encode_control(msg: &Message, out: &mut BytesMut) {
-    let size = player_chunk_size();
-    chunk::encode_independent(
-        msg.csid,
-        0,
-        msg.type_id,
-        msg.stream_id,
-        &msg.payload,
-        size,
-        out,
-    );
+    encode_message(msg, player_chunk_size(), out);
+}
+
+fn encode_message(msg: &Message, size: ChunkSize, out: &mut BytesMut) {
+    let (csid, ty, stream, payload) = (msg.csid, msg.type_id, msg.stream_id, &msg.payload);
+    chunk::encode_independent(csid, msg.timestamp, ty, stream, payload, size, out);
 }
 
 fn status(level: &str, code: &str, description: &str) -> Value {
