@@ -7,63 +7,30 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::api::{
     LiveStat, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
-    reset_key, sign_hs256, unix_now,
+    reset_key, sign_hs256, unix_now, wait_players,
 };
-use common::http::http_request;
-use common::{ClipKind, Played, Player, Publisher, Server, TestDir, test_clip};
+use common::http::http_status;
+use common::httpflv::wait_not_live;
+use common::{Player, Publisher, Server, TestDir, default_clip};
 use serde_json::Value;
 
-const CLIP_SECS: u32 = 30;
-
-fn clip() -> PathBuf {
-    test_clip(ClipKind::H264Aac, CLIP_SECS)
-}
-
-fn assert_played_clean(played: &Played, min_secs: f64) {
-    let problems = played.all_problems(min_secs);
-    assert!(
-        problems.is_empty(),
-        "{}:\n{}",
-        played.out.display(),
-        problems.join("\n")
-    );
-}
-
 /// Publishing to `live/NAME` is refused: ffmpeg gives up with an error within 10 s.
+#[track_caller]
 fn assert_publish_refused(server: &Server, name: &str, why: &str) {
-    let mut publisher = Publisher::start(&server.rtmp_url(name), &clip());
-    match publisher.wait_exit(Duration::from_secs(10)) {
-        None => panic!("{why}: publisher to live/{name} still running after 10 s (accepted?)"),
-        Some(status) => assert!(
-            !status.success(),
-            "{why}: publisher to live/{name} exited successfully: {}",
-            publisher.log()
-        ),
-    }
+    Publisher::start(&server.rtmp_url(name), &default_clip()).assert_refused(why);
 }
 
-fn flv_status(server: &Server, name: &str) -> u16 {
-    http_request("GET", &server.flv_url(name), &[], Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("GET {}: {e}", server.flv_url(name)))
-        .status()
-}
-
-/// Waits until `live/NAME` is no longer live (HTTP-FLV answers 404).
-fn wait_not_live(server: &Server, name: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while flv_status(server, name) != 404 {
-        assert!(
-            Instant::now() < deadline,
-            "live/{name} still live {within:?} after its publisher was killed"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+/// Publishes the default clip under channel `key` and waits (up to 10 s) until it plays under
+/// `room`.
+fn publish_with_key(server: &Server, key: &str, room: &str) -> Publisher {
+    let mut publisher = Publisher::start(&server.rtmp_url(key), &default_clip());
+    publisher.wait_playable(&server.rtmp_url(room), Duration::from_secs(10));
+    publisher
 }
 
 #[test]
@@ -128,42 +95,36 @@ fn missing_room_is_400() {
 fn publish_needs_a_channel_key() {
     let server = Server::start_http("rtmp_noauth: false");
     let key = get_key(&server, "cam");
-    let mut publisher = Publisher::start(&server.rtmp_url(&key), &clip());
-    publisher.wait_playable(&server.rtmp_url("cam"), Duration::from_secs(10));
+    let mut publisher = publish_with_key(&server, &key, "cam");
 
     let rtmp = Player::ffmpeg(&server.rtmp_url("cam"), Some(7.0), &server.path("rtmp.flv"));
     let http = Player::ffmpeg(&server.flv_url("cam"), Some(7.0), &server.path("http.flv"));
     assert_eq!(
-        flv_status(&server, &key),
+        http_status("GET", &server.flv_url(&key)),
         404,
         "stream playable under its key"
     );
-    assert_played_clean(&rtmp.finish(Duration::from_secs(40)), 6.0);
-    assert_played_clean(&http.finish(Duration::from_secs(40)), 6.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    rtmp.finish(Duration::from_secs(40)).assert_clean(6.0);
+    http.finish(Duration::from_secs(40)).assert_clean(6.0);
+    publisher.assert_running("publisher");
 
     let unknown = "Zz9".repeat(16);
     assert_publish_refused(&server, &unknown, "unknown key");
     get_key(&server, "cam2");
     assert_publish_refused(&server, "cam2", "bare room name (it has a key)");
     assert_publish_refused(&server, "cam3", "bare room name (no key)");
-    assert_eq!(flv_status(&server, "cam2"), 404, "cam2 went live");
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
+    assert_eq!(
+        http_status("GET", &server.flv_url("cam2")),
+        404,
+        "cam2 went live"
     );
+    publisher.assert_running("publisher");
 
     drop(publisher);
     wait_not_live(&server, "cam", Duration::from_secs(5));
     let new_key = reset_key(&server, "cam");
     assert_publish_refused(&server, &key, "key replaced by reset");
-    let mut publisher = Publisher::start(&server.rtmp_url(&new_key), &clip());
-    publisher.wait_playable(&server.rtmp_url("cam"), Duration::from_secs(10));
+    let publisher = publish_with_key(&server, &new_key, "cam");
     drop(publisher);
     wait_not_live(&server, "cam", Duration::from_secs(5));
 
@@ -201,14 +162,9 @@ fn keys_survive_a_restart() {
         k2,
         "room2 was deleted before the restart"
     );
-    let mut publisher = Publisher::start(&server.rtmp_url(&k1), &clip());
-    publisher.wait_playable(&server.rtmp_url("room1"), Duration::from_secs(10));
+    let mut publisher = publish_with_key(&server, &k1, "room1");
     assert_publish_refused(&server, &k3_old, "key reset before the restart");
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    publisher.assert_running("publisher");
 }
 
 /// A key file that is not a key file stops startup: non-zero exit, a message naming the file
@@ -339,26 +295,20 @@ fn player_counters(stat: &LiveStat, key: &str) -> Vec<(u64, u64)> {
 #[test]
 fn livestat_lists_publishers_and_players() {
     let server = Server::start_http("");
-    let mut x = Publisher::start(&server.rtmp_url("x"), &clip());
-    let mut y = Publisher::start(&server.rtmp_url("y"), &clip());
+    let mut x = Publisher::start(&server.rtmp_url("x"), &default_clip());
+    let mut y = Publisher::start(&server.rtmp_url("y"), &default_clip());
     x.wait_published(Duration::from_secs(10));
     y.wait_published(Duration::from_secs(10));
     let rtmp = Player::ffmpeg(&server.rtmp_url("x"), Some(10.0), &server.path("rtmp.flv"));
     let http = Player::ffmpeg(&server.flv_url("x"), Some(10.0), &server.path("http.flv"));
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let first = loop {
-        let stat = livestat(&server, None);
-        if stat.players_of("live/x").len() == 2 {
-            break stat;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "livestat does not list the RTMP and the HTTP-FLV player of live/x after 5 s: \
-             {stat:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    };
+    let first = wait_players(
+        &server,
+        "live/x",
+        2,
+        Duration::from_secs(5),
+        "the RTMP and the HTTP-FLV player",
+    );
     thread::sleep(Duration::from_millis(1500));
     let second = livestat(&server, None);
 
@@ -409,7 +359,7 @@ fn livestat_lists_publishers_and_players() {
         "?room=live/x: {only_x:?}"
     );
 
-    assert_played_clean(&rtmp.finish(Duration::from_secs(40)), 6.0);
-    assert_played_clean(&http.finish(Duration::from_secs(40)), 6.0);
+    rtmp.finish(Duration::from_secs(40)).assert_clean(6.0);
+    http.finish(Duration::from_secs(40)).assert_clean(6.0);
     assert!(x.is_running() && y.is_running(), "a publisher ended");
 }

@@ -11,15 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::flv::{self, Tag, TagExt as _};
 use common::{
-    ClipKind, Publisher, Server, TestDir, analyze, ffmpeg_endpoint, free_port, play_ffmpeg,
-    play_rtmpdump, run, test_clip, video_frame_sizes,
+    CLIP_SECS, ClipKind, Proc, Publisher, Server, TestDir, analyze, default_clip, endpoint_url,
+    ffmpeg_endpoint, free_port, play_ffmpeg, play_rtmpdump, run, test_clip, video_frame_sizes,
 };
-
-const CLIP_SECS: u32 = 30;
-
-fn clip() -> PathBuf {
-    test_clip(ClipKind::H264Aac, CLIP_SECS)
-}
 
 /// Writes a copy of `src` with its tags passed through `edit`.
 fn doctor(
@@ -40,7 +34,7 @@ fn problems_mentioning<'a>(problems: &'a [String], needle: &str) -> Vec<&'a Stri
 
 #[test]
 fn clip_is_h264_high_with_bframes_plus_aac_and_clean() {
-    let report = analyze(&clip());
+    let report = analyze(&default_clip());
     report.assert_clean(CLIP_SECS as f64 - 0.1);
     let v = report.video.as_ref().unwrap();
     let a = report.audio.as_ref().unwrap();
@@ -61,7 +55,7 @@ fn clip_is_h264_high_with_bframes_plus_aac_and_clean() {
         "{}",
         report.summary()
     );
-    let tags = flv::read_file(&clip()).unwrap();
+    let tags = flv::read_file(&default_clip()).unwrap();
     // x264 may end the clip on an extra keyframe; before that, one every 2 s exactly
     let keys: Vec<u32> = tags
         .iter()
@@ -83,7 +77,7 @@ fn mp3_clip_is_clean() {
 fn two_lost_seconds_are_a_hole_in_both_streams() {
     let dir = TestDir::new("selftest");
     // from one keyframe (2 s) to the next (4 s): decodes cleanly, only the timestamps show it
-    let path = doctor(&clip(), &dir, "gap.flv", |tags| {
+    let path = doctor(&default_clip(), &dir, "gap.flv", |tags| {
         tags.into_iter()
             .filter(|t| t.tag_type == flv::SCRIPT || !(2000..4000).contains(&t.timestamp))
             .collect()
@@ -109,7 +103,7 @@ fn two_lost_seconds_are_a_hole_in_both_streams() {
 fn one_lost_video_frame_is_a_hole() {
     let dir = TestDir::new("selftest");
     // the last frame before the second keyframe: nothing references it (closed GOPs)
-    let path = doctor(&clip(), &dir, "lost-frame.flv", |mut tags| {
+    let path = doctor(&default_clip(), &dir, "lost-frame.flv", |mut tags| {
         let key = tags
             .iter()
             .enumerate()
@@ -133,7 +127,7 @@ fn one_lost_video_frame_is_a_hole() {
 #[test]
 fn one_lost_audio_frame_is_a_hole() {
     let dir = TestDir::new("selftest");
-    let path = doctor(&clip(), &dir, "lost-audio.flv", |mut tags| {
+    let path = doctor(&default_clip(), &dir, "lost-audio.flv", |mut tags| {
         let i = tags
             .iter()
             .position(|t| t.is_audio_frame() && t.timestamp > 5000)
@@ -152,7 +146,7 @@ fn one_lost_audio_frame_is_a_hole() {
 fn starting_after_the_keyframe_is_reported() {
     let dir = TestDir::new("selftest");
     // what a server without a GOP cache (or cutting at the wrong place) sends a late player
-    let path = doctor(&clip(), &dir, "late.flv", |tags| {
+    let path = doctor(&default_clip(), &dir, "late.flv", |tags| {
         tags.into_iter()
             .filter(|t| !(t.is_video_frame() && t.timestamp < 500))
             .collect()
@@ -165,7 +159,7 @@ fn starting_after_the_keyframe_is_reported() {
 #[test]
 fn corrupt_frame_is_a_decode_error() {
     let dir = TestDir::new("selftest");
-    let path = doctor(&clip(), &dir, "corrupt.flv", |mut tags| {
+    let path = doctor(&default_clip(), &dir, "corrupt.flv", |mut tags| {
         let t = tags.iter_mut().filter(|t| t.is_keyframe()).nth(3).unwrap();
         // body: 5-byte AVC video header, then NAL units with 4-byte lengths; garble the middle
         let mut body = t.body.to_vec();
@@ -189,7 +183,7 @@ fn corrupt_frame_is_a_decode_error() {
 #[test]
 fn missing_audio_and_short_duration_are_reported() {
     let dir = TestDir::new("selftest");
-    let path = doctor(&clip(), &dir, "video-only.flv", |tags| {
+    let path = doctor(&default_clip(), &dir, "video-only.flv", |tags| {
         tags.into_iter()
             .filter(|t| t.tag_type == flv::VIDEO && t.timestamp < 3000)
             .collect()
@@ -209,7 +203,7 @@ fn missing_audio_and_short_duration_are_reported() {
 #[test]
 fn backwards_timestamps_are_reported() {
     let dir = TestDir::new("selftest");
-    let path = doctor(&clip(), &dir, "backwards.flv", |mut tags| {
+    let path = doctor(&default_clip(), &dir, "backwards.flv", |mut tags| {
         let i = tags
             .iter()
             .position(|t| t.is_audio_frame() && t.timestamp > 5000)
@@ -228,7 +222,7 @@ fn backwards_timestamps_are_reported() {
 #[test]
 fn new_sequence_headers_mid_stream_survive_an_ffmpeg_recording() {
     let dir = TestDir::new("selftest");
-    let a = flv::read_file(&clip()).unwrap();
+    let a = flv::read_file(&default_clip()).unwrap();
     let b = flv::read_file(&test_clip(ClipKind::H264AacWide, CLIP_SECS)).unwrap();
     let a: Vec<Tag> = a.into_iter().filter(|t| t.timestamp < 4000).collect();
     // B's first audio frame one AAC frame after A's last (B's video then starts ~2 ms after A's)
@@ -297,7 +291,7 @@ fn new_sequence_headers_mid_stream_survive_an_ffmpeg_recording() {
 fn torn_tail_is_trimmed_to_the_last_whole_tag() {
     let dir = TestDir::new("selftest");
     let path = dir.join("torn.flv");
-    let bytes = std::fs::read(clip()).unwrap();
+    let bytes = std::fs::read(default_clip()).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     assert!(flv::read_file(&path).is_err());
     let cut = flv::trim_torn_tail(&path).unwrap();
@@ -307,16 +301,18 @@ fn torn_tail_is_trimmed_to_the_last_whole_tag() {
     assert_eq!(flv::trim_torn_tail(&path).unwrap(), 0);
 }
 
+/// An ffmpeg endpoint serving the default clip to one player, and its URL.
+fn serving_clip(dir: &TestDir) -> (Proc, String) {
+    let port = free_port();
+    let endpoint = ffmpeg_endpoint(Some(&default_clip()), port, dir);
+    (endpoint, endpoint_url(port))
+}
+
 #[test]
 fn ffmpeg_player_records_a_clean_stream() {
     let dir = TestDir::new("selftest");
-    let port = free_port();
-    let _endpoint = ffmpeg_endpoint(Some(&clip()), port, &dir);
-    let played = play_ffmpeg(
-        &format!("rtmp://127.0.0.1:{port}/live/x"),
-        4.0,
-        &dir.join("p.flv"),
-    );
+    let (_endpoint, url) = serving_clip(&dir);
+    let played = play_ffmpeg(&url, 4.0, &dir.join("p.flv"));
     played.assert_ok();
     analyze(&played.out).assert_clean(3.9);
 }
@@ -324,13 +320,8 @@ fn ffmpeg_player_records_a_clean_stream() {
 #[test]
 fn rtmpdump_player_records_a_clean_stream() {
     let dir = TestDir::new("selftest");
-    let port = free_port();
-    let _endpoint = ffmpeg_endpoint(Some(&clip()), port, &dir);
-    let played = play_rtmpdump(
-        &format!("rtmp://127.0.0.1:{port}/live/x"),
-        4.0,
-        &dir.join("r.flv"),
-    );
+    let (_endpoint, url) = serving_clip(&dir);
+    let played = play_rtmpdump(&url, 4.0, &dir.join("r.flv"));
     played.assert_ok();
     assert!(played.took < Duration::from_secs(7), "{played:?}");
     analyze(&played.out).assert_clean(3.0);
@@ -339,9 +330,7 @@ fn rtmpdump_player_records_a_clean_stream() {
 #[test]
 fn first_video_frame_probe_sees_the_keyframe() {
     let dir = TestDir::new("selftest");
-    let port = free_port();
-    let _endpoint = ffmpeg_endpoint(Some(&clip()), port, &dir);
-    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let (_endpoint, url) = serving_clip(&dir);
     let frame = common::first_video_frame(&url, Duration::from_secs(5)).expect("a video frame");
     assert!(frame.keyframe, "{frame:?}");
     assert!(frame.after < Duration::from_secs(2), "{frame:?}");
@@ -352,8 +341,7 @@ fn publisher_delivers_the_clip() {
     let dir = TestDir::new("selftest");
     let port = free_port();
     let mut endpoint = ffmpeg_endpoint(None, port, &dir);
-    let mut publisher =
-        Publisher::start_for(&format!("rtmp://127.0.0.1:{port}/live/x"), &clip(), 3.0);
+    let mut publisher = Publisher::start_for(&endpoint_url(port), &default_clip(), 3.0);
     let status = publisher.wait_exit(Duration::from_secs(15));
     assert!(
         status.is_some_and(|s| s.success()),
@@ -457,9 +445,7 @@ fn server_harness_reports_an_early_exit_with_the_config() {
 #[test]
 fn interrupted_ffmpeg_player_leaves_a_clean_file() {
     let dir = TestDir::new("selftest");
-    let port = free_port();
-    let _endpoint = ffmpeg_endpoint(Some(&clip()), port, &dir);
-    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let (_endpoint, url) = serving_clip(&dir);
     let mut player = common::Player::ffmpeg(&url, None, &dir.join("i.flv"));
     std::thread::sleep(Duration::from_secs(4));
     assert!(player.is_running());

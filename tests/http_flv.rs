@@ -12,52 +12,23 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::livestat;
+use common::api::wait_players;
 use common::flv::{self, TagExt as _, TagStream};
-use common::http::{DeadlineStream, HttpStream, http_request, read_head};
-use common::httpflv::record_http_flv;
-use common::{ClipKind, Played, Player, Publisher, Server, analyze, play_ffmpeg, run, test_clip};
-
-const CLIP_SECS: u32 = 30;
-
-/// Starts publishing the default clip to `live/NAME` over RTMP and waits until it plays.
-fn live(server: &Server, name: &str) -> Publisher {
-    let mut publisher = Publisher::start(
-        &server.rtmp_url(name),
-        &test_clip(ClipKind::H264Aac, CLIP_SECS),
-    );
-    publisher.wait_published(Duration::from_secs(10));
-    publisher
-}
-
-fn assert_played_clean(played: &Played, min_secs: f64) {
-    let problems = played.all_problems(min_secs);
-    assert!(
-        problems.is_empty(),
-        "{}:\n{}",
-        played.out.display(),
-        problems.join("\n")
-    );
-}
-
-fn status_of(method: &str, url: &str) -> u16 {
-    http_request(method, url, &[], Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
-        .status()
-}
+use common::http::{DeadlineStream, HttpStream, http_request, http_status, read_head};
+use common::httpflv::{record_http_flv, wait_not_live};
+use common::{
+    Player, Publisher, Server, analyze, assert_players_clean, default_clip, live_stream,
+    play_ffmpeg, publish_live, run,
+};
 
 #[test]
 fn ffmpeg_plays_http_flv() {
     let server = Server::start_http("");
-    let mut publisher = live(&server, "x");
+    let (_, mut publisher) = live_stream(&server, "x");
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&server.flv_url("x"), 7.0, &server.path("play.flv"));
-    assert_played_clean(&played, 6.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    played.assert_clean(6.0);
+    publisher.assert_running("publisher");
     assert!(server.is_alive());
 }
 
@@ -66,7 +37,7 @@ fn ffmpeg_plays_http_flv() {
 #[test]
 fn curl_records_http_flv() {
     let server = Server::start_http("");
-    let _publisher = live(&server, "x");
+    let (_, _publisher) = live_stream(&server, "x");
     let out = server.path("curl.flv");
     let mut cmd = Command::new("curl");
     cmd.args(["-s", "-S", "-N", "--max-time", "8", "-o"])
@@ -99,43 +70,23 @@ fn thirty_players_two_cores() {
     const FFMPEG: usize = 6;
     const RAW: usize = 24;
     let server = Server::start_http("cores: 2");
-    let mut publisher = live(&server, "many");
+    let (_, mut publisher) = live_stream(&server, "many");
     let url = server.flv_url("many");
-    let ffmpeg: Vec<_> = (0..FFMPEG)
-        .map(|i| {
-            let url = url.clone();
-            let out = server.path(&format!("player{i}.flv"));
-            thread::spawn(move || play_ffmpeg(&url, 7.0, &out).all_problems(6.0))
-        })
-        .collect();
-    let raw: Vec<_> = (0..RAW)
-        .map(|_| {
-            let url = url.clone();
-            // 8 s of wall time: at least 6 s of stream time whatever the GOP-cache burst
-            thread::spawn(move || record_http_flv(&url, Duration::from_secs(8)).problems(6.0))
-        })
-        .collect();
-    let mut failed = Vec::new();
-    for (i, player) in ffmpeg.into_iter().chain(raw).enumerate() {
-        let what = if i < FFMPEG { "ffmpeg" } else { "raw" };
-        match player.join() {
-            Ok(problems) if problems.is_empty() => {}
-            Ok(problems) => failed.push(format!("{what} player {i}:\n{}", problems.join("\n"))),
-            Err(_) => failed.push(format!("{what} player {i}: harness thread panicked")),
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} players failed:\n{}",
-        failed.len(),
-        FFMPEG + RAW,
-        failed.join("\n")
-    );
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    let ffmpeg = (0..FFMPEG).map(|i| {
+        let url = url.clone();
+        let out = server.path(&format!("player{i}.flv"));
+        let player = thread::spawn(move || play_ffmpeg(&url, 7.0, &out).all_problems(6.0));
+        (format!("ffmpeg player {i}"), player)
+    });
+    let raw = (FFMPEG..FFMPEG + RAW).map(|i| {
+        let url = url.clone();
+        // 8 s of wall time: at least 6 s of stream time whatever the GOP-cache burst
+        let player =
+            thread::spawn(move || record_http_flv(&url, Duration::from_secs(8)).problems(6.0));
+        (format!("raw player {i}"), player)
+    });
+    assert_players_clean(ffmpeg.chain(raw).collect());
+    publisher.assert_running("publisher");
 }
 
 /// A stream that is not live (never published, or published and gone) and an unknown app
@@ -144,38 +95,24 @@ fn thirty_players_two_cores() {
 fn not_live_is_404() {
     let server = Server::start_http("");
     let started = Instant::now();
-    assert_eq!(status_of("GET", &server.flv_url("nobody")), 404);
-    assert_eq!(status_of("HEAD", &server.flv_url("nobody")), 404);
+    assert_eq!(http_status("GET", &server.flv_url("nobody")), 404);
+    assert_eq!(http_status("HEAD", &server.flv_url("nobody")), 404);
     let other_app = format!("http://127.0.0.1:{}/nosuchapp/x.flv", server.httpflv_port);
-    assert_eq!(status_of("GET", &other_app), 404);
+    assert_eq!(http_status("GET", &other_app), 404);
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "404s took {:?}",
         started.elapsed()
     );
 
-    let mut publisher = Publisher::start_for(
-        &server.rtmp_url("brief"),
-        &test_clip(ClipKind::H264Aac, CLIP_SECS),
-        4.0,
-    );
-    publisher.wait_published(Duration::from_secs(10));
-    assert_eq!(status_of("HEAD", &server.flv_url("brief")), 200);
+    let (_, mut publisher) = publish_live(&server, "brief", |url| {
+        Publisher::start_for(url, &default_clip(), 4.0)
+    });
+    assert_eq!(http_status("HEAD", &server.flv_url("brief")), 200);
     let status = publisher.wait_exit(Duration::from_secs(15));
     assert!(status.is_some(), "publisher of 4 s still running");
     // the server notices the end of the session at once; allow a moment
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let status = status_of("GET", &server.flv_url("brief"));
-        if status == 404 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stream ended 2 s ago, GET still answers {status}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_not_live(&server, "brief", Duration::from_secs(2));
     assert!(server.is_alive());
 }
 
@@ -185,9 +122,9 @@ fn flv_disabled_app_is_404() {
     let server = Server::start_http(
         "server: [{appname: live, live: true, flv: false, hls: true, api: true}]",
     );
-    let _publisher = live(&server, "x");
-    assert_eq!(status_of("GET", &server.flv_url("x")), 404);
-    assert_eq!(status_of("HEAD", &server.flv_url("x")), 404);
+    let (_, _publisher) = live_stream(&server, "x");
+    assert_eq!(http_status("GET", &server.flv_url("x")), 404);
+    assert_eq!(http_status("HEAD", &server.flv_url("x")), 404);
     assert!(server.is_alive());
 }
 
@@ -198,7 +135,7 @@ fn flv_disabled_app_is_404() {
 #[test]
 fn response_headers_head_and_options() {
     let server = Server::start_http("");
-    let _publisher = live(&server, "x");
+    let (_, _publisher) = live_stream(&server, "x");
     let url = server.flv_url("x");
 
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -314,9 +251,15 @@ fn response_headers_head_and_options() {
 #[test]
 fn disconnected_player_is_cleaned_up() {
     let server = Server::start_http("");
-    let _publisher = live(&server, "x");
+    let (_, _publisher) = live_stream(&server, "x");
     // wait_published's probe (an RTMP player) has just left
-    wait_players(&server, 0, Duration::from_secs(2), "before anyone plays");
+    wait_players(
+        &server,
+        "live/x",
+        0,
+        Duration::from_secs(2),
+        "before anyone plays",
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stream = HttpStream::open(&server.flv_url("x"), &[], Duration::from_secs(5), deadline)
@@ -327,32 +270,38 @@ fn disconnected_player_is_cleaned_up() {
     while got < 16 * 1024 {
         got += stream.read(&mut buf).expect("stream bytes");
     }
-    wait_players(&server, 1, Duration::from_secs(2), "raw player joined");
+    wait_players(
+        &server,
+        "live/x",
+        1,
+        Duration::from_secs(2),
+        "raw player joined",
+    );
     drop(stream);
-    wait_players(&server, 0, Duration::from_secs(2), "raw player left");
+    wait_players(
+        &server,
+        "live/x",
+        0,
+        Duration::from_secs(2),
+        "raw player left",
+    );
 
     let mut ffmpeg = Player::ffmpeg(&server.flv_url("x"), None, &server.path("killed.flv"));
-    wait_players(&server, 1, Duration::from_secs(5), "ffmpeg player joined");
+    wait_players(
+        &server,
+        "live/x",
+        1,
+        Duration::from_secs(5),
+        "ffmpeg player joined",
+    );
     assert!(ffmpeg.is_running(), "ffmpeg player ended early");
     drop(ffmpeg); // SIGKILL
-    wait_players(&server, 0, Duration::from_secs(2), "ffmpeg player killed");
+    wait_players(
+        &server,
+        "live/x",
+        0,
+        Duration::from_secs(2),
+        "ffmpeg player killed",
+    );
     assert!(server.is_alive());
-}
-
-fn wait_players(server: &Server, want: usize, within: Duration, what: &str) {
-    let deadline = Instant::now() + within;
-    loop {
-        let stat = livestat(server, None);
-        let n = stat.players_of("live/x").len();
-        if n == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: livestat lists {n} player(s) of live/x after {within:?}, want {want}: \
-             {:?}",
-            stat.players
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -20,24 +20,16 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ClipKind, Player, Publisher, Server, TestDir, ffmpeg_endpoint, free_port, test_clip};
+use common::raw::{noise, wait_closed};
+use common::{Player, Server, TestDir, ffmpeg_endpoint, free_port, live_stream};
 
 const SET_CHUNK_SIZE: u8 = 1;
 const WINDOW_ACK_SIZE: u8 = 5;
 const VIDEO: u8 = 9;
 const COMMAND_AMF0: u8 = 20;
 
-/// Deterministic filler bytes (xorshift32).
-fn noise(len: usize, mut seed: u32) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as u8
-        })
-        .collect()
-}
+/// Read timeout while waiting for the server to close: how often the deadline is checked.
+const POLL: Duration = Duration::from_millis(100);
 
 fn c0_c1() -> Vec<u8> {
     let mut out = vec![3];
@@ -222,34 +214,13 @@ fn run_case(addr: SocketAddr, case: &Case, limit: Duration) -> Outcome {
         if wrote.is_err() {
             return Ok(sent.elapsed());
         }
+        s.set_read_timeout(Some(POLL)).ok();
         wait_closed(&mut s, limit).map(|()| sent.elapsed())
     })();
     Outcome {
         name: case.name,
         peer,
         result,
-    }
-}
-
-/// Reads (and drops) whatever the server sends until it closes: EOF or a reset.
-fn wait_closed(s: &mut TcpStream, limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    s.set_read_timeout(Some(Duration::from_millis(100))).ok();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(_) => return Ok(()), // reset
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("still open {limit:?} after the last byte"));
-        }
     }
 }
 
@@ -283,9 +254,7 @@ fn check_outcomes(server: &Server, outcomes: &[Outcome], failures: &mut Vec<Stri
 fn hostile_connections_are_closed_and_the_stream_survives() {
     const READ_TIMEOUT: u64 = 5;
     let server = Server::start(&format!("read_timeout: {READ_TIMEOUT}"));
-    let url = server.rtmp_url("target");
-    let mut publisher = Publisher::start(&url, &test_clip(ClipKind::H264Aac, 30));
-    publisher.wait_published(Duration::from_secs(10));
+    let (url, mut publisher) = live_stream(&server, "target");
     let player = Player::ffmpeg(&url, Some(13.0), &server.path("play.flv"));
     thread::sleep(Duration::from_secs(1));
 
@@ -318,9 +287,7 @@ fn hostile_connections_are_closed_and_the_stream_survives() {
 
     let played = player.finish(Duration::from_secs(40));
     failures.extend(played.all_problems(12.0));
-    if !publisher.is_running() {
-        failures.push(format!("publisher ended: {}", publisher.log()));
-    }
+    failures.extend(publisher.check_running("publisher").err());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -329,9 +296,7 @@ fn hostile_connections_are_closed_and_the_stream_survives() {
 #[test]
 fn idle_connections_closed_after_read_timeout() {
     let server = Server::start("read_timeout: 2");
-    let url = server.rtmp_url("quiet");
-    let mut publisher = Publisher::start(&url, &test_clip(ClipKind::H264Aac, 30));
-    publisher.wait_published(Duration::from_secs(10));
+    let (url, _publisher) = live_stream(&server, "quiet");
     let player = Player::ffmpeg(&url, Some(7.0), &server.path("play.flv"));
     thread::sleep(Duration::from_millis(500));
 
@@ -407,6 +372,7 @@ fn raw_client_speaks_rtmp_to_ffmpeg() {
     let mut s = open(port);
     s.write_all(&message(2, 0, SET_CHUNK_SIZE, 0, &0u32.to_be_bytes()))
         .unwrap();
+    s.set_read_timeout(Some(POLL)).ok();
     wait_closed(&mut s, Duration::from_secs(3)).expect("ffmpeg closes on chunk size 0");
     endpoint.wait(Duration::from_secs(3));
     assert!(endpoint.log().contains("chunk size"), "{}", endpoint.log());

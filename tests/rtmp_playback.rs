@@ -5,66 +5,39 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::rtmp_client::{RtmpClient, Status, status_of};
 use common::{
-    ClipKind, Played, Player, Publisher, Server, first_video_frame, play_ffmpeg, play_rtmpdump,
-    test_clip,
+    CLIP_SECS, ClipKind, Player, Publisher, Server, assert_players_clean, default_clip,
+    first_video_frame, live_stream, play_ffmpeg, play_rtmpdump, publish_live, test_clip,
 };
 use livego::codec::h264::AvcConfig;
 use livego::flv::tag::VideoTagHeader;
 use livego::rtmp::message::{Message, msg_type};
 
-const CLIP_SECS: u32 = 30;
-
-/// Starts publishing the default clip to `live/NAME` and waits until it is playable.
-fn live(server: &Server, name: &str) -> (String, Publisher) {
-    let url = server.rtmp_url(name);
-    let mut publisher = Publisher::start(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS));
-    publisher.wait_published(Duration::from_secs(10));
-    (url, publisher)
-}
-
-fn assert_played_clean(played: &Played, min_secs: f64) {
-    let problems = played.all_problems(min_secs);
-    assert!(
-        problems.is_empty(),
-        "{}:\n{}",
-        played.out.display(),
-        problems.join("\n")
-    );
-}
-
 #[test]
 fn ffmpeg_publish_ffmpeg_play() {
     let server = Server::start("");
-    let (url, mut publisher) = live(&server, "ffmpeg");
+    let (url, mut publisher) = live_stream(&server, "ffmpeg");
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&url, 7.0, &server.path("play.flv"));
-    assert_played_clean(&played, 6.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    played.assert_clean(6.0);
+    publisher.assert_running("publisher");
     assert!(server.is_alive());
 }
 
 #[test]
 fn rtmpdump_player() {
     let server = Server::start("");
-    let (url, mut publisher) = live(&server, "rtmpdump");
+    let (url, mut publisher) = live_stream(&server, "rtmpdump");
     thread::sleep(Duration::from_secs(1));
     // 7 s of wall time: at least 6 s of stream whatever the server's start-up burst
     let played = play_rtmpdump(&url, 7.0, &server.path("play.flv"));
-    assert_played_clean(&played, 6.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    played.assert_clean(6.0);
+    publisher.assert_running("publisher");
 }
 
 /// A player joining mid-GOP gets the cached GOP at once: its first video frame is a keyframe
@@ -73,7 +46,7 @@ fn rtmpdump_player() {
 #[test]
 fn late_join_starts_at_keyframe() {
     let server = Server::start("");
-    let (url, _publisher) = live(&server, "late");
+    let (url, _publisher) = live_stream(&server, "late");
     thread::sleep(Duration::from_millis(4300));
     let probe_url = url.clone();
     let probe = thread::spawn(move || first_video_frame(&probe_url, Duration::from_secs(5)));
@@ -89,7 +62,7 @@ fn late_join_starts_at_keyframe() {
         "first video frame {:?} after joining (no GOP cache?): {first:?}",
         first.after
     );
-    assert_played_clean(&played, 6.0);
+    played.assert_clean(6.0);
 }
 
 /// `cores: 2`: the listener is bound once per core (SO_REUSEPORT), so 20 players land on both
@@ -97,33 +70,17 @@ fn late_join_starts_at_keyframe() {
 #[test]
 fn two_cores_twenty_players() {
     let server = Server::start("cores: 2");
-    let (url, mut publisher) = live(&server, "many");
+    let (url, mut publisher) = live_stream(&server, "many");
     let players: Vec<_> = (0..20)
         .map(|i| {
             let url = url.clone();
             let out = server.path(&format!("player{i}.flv"));
-            thread::spawn(move || play_ffmpeg(&url, 7.0, &out).all_problems(6.0))
+            let player = thread::spawn(move || play_ffmpeg(&url, 7.0, &out).all_problems(6.0));
+            (format!("player {i}"), player)
         })
         .collect();
-    let mut failed = Vec::new();
-    for (i, player) in players.into_iter().enumerate() {
-        match player.join() {
-            Ok(problems) if problems.is_empty() => {}
-            Ok(problems) => failed.push(format!("player {i}:\n{}", problems.join("\n"))),
-            Err(_) => failed.push(format!("player {i}: harness thread panicked")),
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of 20 players failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    assert_players_clean(players);
+    publisher.assert_running("publisher");
 }
 
 /// Only one publisher per stream: the second is refused (ffmpeg gives up quickly with an
@@ -131,21 +88,12 @@ fn two_cores_twenty_players() {
 #[test]
 fn second_publisher_refused() {
     let server = Server::start("");
-    let (url, mut first) = live(&server, "taken");
-    let mut second = Publisher::start(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS));
-    let status = second.wait_exit(Duration::from_secs(10));
-    let Some(status) = status else {
-        panic!("second publisher to a live stream still running after 10 s (accepted?)");
-    };
-    assert!(
-        !status.success(),
-        "second publisher exited successfully: {}",
-        second.log()
-    );
-    assert!(first.is_running(), "first publisher ended: {}", first.log());
+    let (url, mut first) = live_stream(&server, "taken");
+    Publisher::start(&url, &default_clip()).assert_refused("second publisher to a live stream");
+    first.assert_running("first publisher");
     let played = play_ffmpeg(&url, 7.0, &server.path("play.flv"));
-    assert_played_clean(&played, 6.0);
-    assert!(first.is_running(), "first publisher ended: {}", first.log());
+    played.assert_clean(6.0);
+    first.assert_running("first publisher");
 }
 
 /// What a video message is, for the raw-client tests.
@@ -185,9 +133,9 @@ fn is_media(msg: &Message) -> bool {
 #[test]
 fn republish_players_stay() {
     let server = Server::start("");
-    let url = server.rtmp_url("again");
-    let mut a = Publisher::start_for(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS), 6.0);
-    a.wait_published(Duration::from_secs(10));
+    let (url, mut a) = publish_live(&server, "again", |url| {
+        Publisher::start_for(url, &default_clip(), 6.0)
+    });
     let mut client = RtmpClient::connect(server.rtmp_addr(), "live").expect("connect");
     let started = client.play("again").expect("play");
     assert_eq!(started, "NetStream.Play.Start");
@@ -299,7 +247,7 @@ fn republish_players_stay() {
         frames.windows(2).all(|w| w[0].2 <= w[1].2),
         "B's video timestamps go backwards"
     );
-    assert!(b.is_running(), "publisher B ended: {}", b.log());
+    b.assert_running("publisher B");
 }
 
 /// ffmpeg ends its recording when the publisher leaves (on UnpublishNotify) with exit code 0,
@@ -307,10 +255,9 @@ fn republish_players_stay() {
 #[test]
 fn ffmpeg_player_ends_cleanly_when_publisher_leaves() {
     let server = Server::start("");
-    let url = server.rtmp_url("leaving");
-    let clip = test_clip(ClipKind::H264Aac, CLIP_SECS);
-    let mut publisher = Publisher::start_for(&url, &clip, 10.0);
-    publisher.wait_published(Duration::from_secs(10));
+    let (url, mut publisher) = publish_live(&server, "leaving", |url| {
+        Publisher::start_for(url, &default_clip(), 10.0)
+    });
     let player = Player::ffmpeg(&url, None, &server.path("leaving.flv"));
     let status = publisher.wait_exit(Duration::from_secs(30));
     assert!(
@@ -325,7 +272,7 @@ fn ffmpeg_player_ends_cleanly_when_publisher_leaves() {
         "ffmpeg player still running {:?} after the publisher left",
         left.elapsed()
     );
-    assert_played_clean(&played, 5.0);
+    played.assert_clean(5.0);
 }
 
 /// A player may come before the publisher: RTMP waits for the stream (up to `read_timeout`).
@@ -343,14 +290,10 @@ fn player_waits_for_stream_that_is_not_live_yet() {
         thread::sleep(Duration::from_millis(50));
     }
     thread::sleep(Duration::from_secs(2));
-    let mut publisher = Publisher::start(&url, &test_clip(ClipKind::H264Aac, CLIP_SECS));
+    let mut publisher = Publisher::start(&url, &default_clip());
     let played = player.finish(Duration::from_secs(40));
-    assert_played_clean(&played, 4.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    played.assert_clean(4.0);
+    publisher.assert_running("publisher");
 }
 
 /// A player of a stream nobody publishes is told `NetStream.Play.StreamNotFound` and/or
@@ -396,9 +339,9 @@ fn player_of_absent_stream_gives_up_after_read_timeout() {
 #[test]
 fn slow_player_is_dropped_others_unaffected() {
     let server = Server::start("player_queue_ms: 1000\nwrite_timeout: 3");
-    let url = server.rtmp_url("heavy");
-    let mut publisher = Publisher::start_looping(&url, &test_clip(ClipKind::H264AacHeavy, 20));
-    publisher.wait_published(Duration::from_secs(10));
+    let (url, mut publisher) = publish_live(&server, "heavy", |url| {
+        Publisher::start_looping(url, &test_clip(ClipKind::H264AacHeavy, 20))
+    });
     // a small receive buffer: the server's writes back up after a few hundred kB
     let mut stalled =
         RtmpClient::connect_with(server.rtmp_addr(), "live", Some(16 << 10)).expect("connect");
@@ -408,12 +351,8 @@ fn slow_player_is_dropped_others_unaffected() {
     // ... and from now on it never reads
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&url, 8.0, &server.path("other.flv"));
-    assert_played_clean(&played, 7.0);
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    played.assert_clean(7.0);
+    publisher.assert_running("publisher");
 
     let dropped = |log: &str| {
         log.lines().any(|l| {
@@ -432,11 +371,7 @@ fn slow_player_is_dropped_others_unaffected() {
         stalled.wait_closed(Duration::from_secs(10)),
         "the server logged dropping {peer} but its connection is still open"
     );
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+    publisher.assert_running("publisher");
     assert!(server.is_alive());
 }
 
@@ -447,54 +382,42 @@ fn slow_player_is_dropped_others_unaffected() {
 #[test]
 fn late_joiner_is_not_mistaken_for_a_slow_player() {
     let server = Server::start("player_queue_ms: 1000");
-    let (_url, mut publisher) = live(&server, "gop");
+    let (_url, mut publisher) = live_stream(&server, "gop");
     let addr = server.rtmp_addr();
     let players: Vec<_> = (0..10u64)
         .map(|i| {
-            thread::spawn(move || -> Result<(), String> {
+            let player = thread::spawn(move || {
                 thread::sleep(Duration::from_millis(250 * i));
-                let joined = Instant::now();
-                let mut client = RtmpClient::connect(addr, "live").map_err(|e| e.to_string())?;
-                let started = client.play("gop").map_err(|e| format!("play: {e}"))?;
-                let first = client
-                    .wait_for(Duration::from_secs(5), |m| match video(m)? {
-                        Video::Frame { keyframe, .. } => Some(keyframe),
-                        Video::SeqHeader(_) => None,
-                    })
-                    .map_err(|e| format!("{started}, then no video frame: {e}"))?;
-                if !first {
-                    return Err("first video frame is not a keyframe".into());
-                }
-                while joined.elapsed() < Duration::from_secs(3) && client.ended().is_none() {
-                    client.next_message(Duration::from_millis(200));
-                }
-                match client.ended() {
-                    Some(why) => Err(format!("{why} {:?} after joining", joined.elapsed())),
-                    None => Ok(()),
-                }
-            })
+                join_gop(addr).err().into_iter().collect()
+            });
+            (format!("player {i} (joined at +{} ms)", 250 * i), player)
         })
         .collect();
-    let failed: Vec<String> = players
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, p)| match p.join() {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("player {i} (joined at +{} ms): {e}", 250 * i)),
-            Err(_) => Some(format!("player {i}: thread panicked")),
+    assert_players_clean(players);
+    publisher.assert_running("publisher");
+}
+
+/// One raw player of `gop`: `Play.Start`, a keyframe first, still connected 3 s after joining.
+fn join_gop(addr: SocketAddr) -> Result<(), String> {
+    let joined = Instant::now();
+    let mut client = RtmpClient::connect(addr, "live").map_err(|e| e.to_string())?;
+    let started = client.play("gop").map_err(|e| format!("play: {e}"))?;
+    let first = client
+        .wait_for(Duration::from_secs(5), |m| match video(m)? {
+            Video::Frame { keyframe, .. } => Some(keyframe),
+            Video::SeqHeader(_) => None,
         })
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of 10 players failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
-    assert!(
-        publisher.is_running(),
-        "publisher ended: {}",
-        publisher.log()
-    );
+        .map_err(|e| format!("{started}, then no video frame: {e}"))?;
+    if !first {
+        return Err("first video frame is not a keyframe".into());
+    }
+    while joined.elapsed() < Duration::from_secs(3) && client.ended().is_none() {
+        client.next_message(Duration::from_millis(200));
+    }
+    match client.ended() {
+        Some(why) => Err(format!("{why} {:?} after joining", joined.elapsed())),
+        None => Ok(()),
+    }
 }
 
 /// Without `rtmp_noauth`, a publish needs a channel key: an unknown one (no key exists) gets
@@ -515,22 +438,14 @@ fn publish_without_channel_key_is_refused() {
         client.wait_closed(Duration::from_secs(5)),
         "connection still open 5 s after a refused publish"
     );
-    let mut ffmpeg = Publisher::start(
-        &server.rtmp_url("nokey"),
-        &test_clip(ClipKind::H264Aac, CLIP_SECS),
-    );
-    let exit = ffmpeg.wait_exit(Duration::from_secs(10));
-    assert!(
-        exit.is_some_and(|s| !s.success()),
-        "ffmpeg publishing without a key: {exit:?}: {}",
-        ffmpeg.log()
-    );
+    Publisher::start(&server.rtmp_url("nokey"), &default_clip())
+        .assert_refused("ffmpeg publishing without a key");
 }
 
 #[test]
 fn sigterm_exits_quickly() {
     let server = Server::start("");
-    let (url, _publisher) = live(&server, "term");
+    let (url, _publisher) = live_stream(&server, "term");
     let mut player = Player::ffmpeg(&url, Some(30.0), &server.path("play.flv"));
     thread::sleep(Duration::from_secs(2));
     assert!(player.is_running(), "player ended early");

@@ -2,6 +2,9 @@
 //! live statistics (`/stat/livestat`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
 //! with the library's HMAC-SHA256 and an in-test base64url (RFC 4648 §5, no padding).
 
+use std::thread;
+use std::time::{Duration, Instant};
+
 use livego::crypto::hmac::hmac_sha256;
 use serde_json::Value;
 
@@ -153,6 +156,32 @@ pub fn livestat(server: &Server, room: Option<&str>) -> LiveStat {
     LiveStat {
         publishers: list("publishers"),
         players: list("players"),
+    }
+}
+
+/// Polls `/stat/livestat` (every 100 ms) until it lists `want` players of `key`, and returns
+/// that answer; panics (`what` says when) if it does not within `within`.
+#[track_caller]
+pub fn wait_players(
+    server: &Server,
+    key: &str,
+    want: usize,
+    within: Duration,
+    what: &str,
+) -> LiveStat {
+    let deadline = Instant::now() + within;
+    loop {
+        let stat = livestat(server, None);
+        let n = stat.players_of(key).len();
+        if n == want {
+            return stat;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: livestat lists {n} player(s) of {key} after {within:?}, want {want}: \
+             {stat:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -5,12 +5,14 @@
 //! timestamps strictly increasing per stream with no step over [`HOLE_FACTOR`] frame intervals.
 
 use std::io;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use livego::flv::tag::VideoTagHeader;
 
+use super::Server;
 use super::flv::{AUDIO, SCRIPT, Tag, TagExt as _, TagStream, VIDEO};
-use super::http::HttpStream;
+use super::http::{HttpStream, http_status};
 use super::media::HOLE_FACTOR;
 
 /// One received tag, without its body.
@@ -56,6 +58,25 @@ pub struct FlvRecording {
     pub tags: Vec<TagInfo>,
     /// How the stream ended: `None` when we stopped at the wall-time limit.
     pub ended: Option<String>,
+}
+
+/// Waits until `live/NAME` is no longer live: a GET of its HTTP-FLV URL answers 404 (polled
+/// every 100 ms); panics if it does not within `within` (counted from when its publisher
+/// ended).
+#[track_caller]
+pub fn wait_not_live(server: &Server, name: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let status = http_status("GET", &server.flv_url(name));
+        if status == 404 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "live/{name}: its publisher ended {within:?} ago, GET still answers {status}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Plays `url` for `wall` (or until the server ends the stream), keeping every tag's summary.

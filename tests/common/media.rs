@@ -64,6 +64,14 @@ impl ClipKind {
     }
 }
 
+/// Length in seconds of the clip live streams publish by default ([`default_clip`]).
+pub const CLIP_SECS: u32 = 30;
+
+/// The default clip: [`ClipKind::H264Aac`], [`CLIP_SECS`] long.
+pub fn default_clip() -> PathBuf {
+    test_clip(ClipKind::H264Aac, CLIP_SECS)
+}
+
 /// The clip's path, generated on first use. Cached under cargo's per-target temp dir, keyed by
 /// kind, length and a version; written to a unique temp name and renamed into place, so parallel
 /// tests and test binaries never see a half-written clip.

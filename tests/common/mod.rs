@@ -11,10 +11,14 @@ pub mod flv;
 pub mod http;
 pub mod httpflv;
 pub mod media;
+pub mod raw;
 pub mod rtmp_client;
 
 #[allow(unused_imports)] // each test binary uses a different part
-pub use media::{ClipKind, MediaReport, analyze, decode_errors, test_clip, video_frame_sizes};
+pub use media::{
+    CLIP_SECS, ClipKind, MediaReport, analyze, decode_errors, default_clip, test_clip,
+    video_frame_sizes,
+};
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -24,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use flv::TagExt as _;
@@ -511,6 +515,38 @@ impl Publisher {
     pub fn is_running(&mut self) -> bool {
         self.proc.is_running()
     }
+    /// `Err("{who} ended: LOG")` once the publisher has exited.
+    pub fn check_running(&mut self, who: &str) -> Result<(), String> {
+        if self.is_running() {
+            Ok(())
+        } else {
+            Err(format!("{who} ended: {}", self.log()))
+        }
+    }
+    /// Panics (with its log) if the publisher has exited; `who` names it in the message.
+    #[track_caller]
+    pub fn assert_running(&mut self, who: &str) {
+        if let Err(e) = self.check_running(who) {
+            panic!("{e}");
+        }
+    }
+    /// For a publish the server must refuse: panics unless ffmpeg gives up with an error
+    /// within 10 s. `why` says what makes it a refusal.
+    #[track_caller]
+    pub fn assert_refused(&mut self, why: &str) {
+        match self.wait_exit(Duration::from_secs(10)) {
+            None => panic!(
+                "{why}: publisher to {} still running after 10 s (accepted?)",
+                self.url
+            ),
+            Some(status) => assert!(
+                !status.success(),
+                "{why}: publisher to {} exited successfully: {}",
+                self.url,
+                self.log()
+            ),
+        }
+    }
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         self.proc.wait(timeout)
     }
@@ -520,6 +556,24 @@ impl Publisher {
     pub fn log(&self) -> String {
         self.proc.log()
     }
+}
+
+/// Starts a publisher of `live/NAME` with `start(RTMP URL)` and waits (up to 10 s) until a
+/// player of it receives video. Returns the RTMP URL and the publisher.
+pub fn publish_live(
+    server: &Server,
+    name: &str,
+    start: impl FnOnce(&str) -> Publisher,
+) -> (String, Publisher) {
+    let url = server.rtmp_url(name);
+    let mut publisher = start(&url);
+    publisher.wait_published(Duration::from_secs(10));
+    (url, publisher)
+}
+
+/// [`publish_live`] of the [`default_clip`], published once in real time.
+pub fn live_stream(server: &Server, name: &str) -> (String, Publisher) {
+    publish_live(server, name, |url| Publisher::start(url, &default_clip()))
 }
 
 /// Which client records a stream.
@@ -657,6 +711,19 @@ impl Played {
         assert!(p.is_empty(), "{}", p.join("\n"));
     }
 
+    /// Panics unless the player ended well and recorded clean H.264 + AAC covering at least
+    /// `min_secs` (see [`Played::all_problems`]).
+    #[track_caller]
+    pub fn assert_clean(&self, min_secs: f64) {
+        let problems = self.all_problems(min_secs);
+        assert!(
+            problems.is_empty(),
+            "{}:\n{}",
+            self.out.display(),
+            problems.join("\n")
+        );
+    }
+
     /// Player problems followed by recording problems (for a clean H.264 + AAC recording of
     /// at least `min_secs`).
     pub fn all_problems(&self, min_secs: f64) -> Vec<String> {
@@ -670,6 +737,27 @@ impl Played {
         }
         p
     }
+}
+
+/// Joins players that ran on threads, each labelled and returning its problems (none: it
+/// played well), and panics listing every player that had problems or whose thread panicked.
+#[track_caller]
+pub fn assert_players_clean(players: Vec<(String, JoinHandle<Vec<String>>)>) {
+    let total = players.len();
+    let mut failed = Vec::new();
+    for (label, player) in players {
+        match player.join() {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => failed.push(format!("{label}:\n{}", problems.join("\n"))),
+            Err(_) => failed.push(format!("{label}: harness thread panicked")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {total} players failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Records `seconds` of stream time with ffmpeg (killed after `seconds + 30` s of wall time).
@@ -732,11 +820,16 @@ pub fn first_video_frame(url: &str, limit: Duration) -> Option<FirstFrame> {
     got
 }
 
-/// ffmpeg as a one-client RTMP endpoint on `rtmp://127.0.0.1:PORT/live/x` (`-listen 1`):
+/// The URL an [`ffmpeg_endpoint`] on `port` serves or receives: `rtmp://127.0.0.1:PORT/live/x`.
+pub fn endpoint_url(port: u16) -> String {
+    format!("rtmp://127.0.0.1:{port}/live/x")
+}
+
+/// ffmpeg as a one-client RTMP endpoint on [`endpoint_url`] (`-listen 1`):
 /// serving `serve` to one player, or (`None`) receiving one publish into
 /// `dir/received.flv`. A stand-in for a server in the harness self-tests.
 pub fn ffmpeg_endpoint(serve: Option<&Path>, port: u16, dir: &TestDir) -> Proc {
-    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let url = endpoint_url(port);
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
     match serve {

@@ -173,11 +173,7 @@ impl RtmpClient {
     fn call(&mut self, name: &str, stream: u32, args: Vec<Value>) -> io::Result<Vec<Value>> {
         let txn = self.next_txn;
         self.next_txn += 1.0;
-        let mut args = args;
-        if name != "connect" {
-            args.insert(0, Value::Null); // command object
-        }
-        self.send_command_raw(name, txn, stream, args)?;
+        self.send_command(name, txn, stream, args)?;
         let answer = self.wait_for(STEP_TIMEOUT, |m| {
             let values = command_values(m)?;
             (values.get(1)?.as_f64()? == txn).then_some(values)
@@ -188,20 +184,9 @@ impl RtmpClient {
         }
     }
 
-    /// A command with a null command object before `args`.
+    /// Command `name` with transaction id `txn`, then `args`; every command but `connect`
+    /// (whose `args` are its command object) gets a null command object before them.
     fn send_command(
-        &mut self,
-        name: &str,
-        txn: f64,
-        stream: u32,
-        args: Vec<Value>,
-    ) -> io::Result<()> {
-        let mut values = vec![Value::Null];
-        values.extend(args);
-        self.send_command_raw(name, txn, stream, values)
-    }
-
-    fn send_command_raw(
         &mut self,
         name: &str,
         txn: f64,
@@ -211,6 +196,9 @@ impl RtmpClient {
         let mut payload = Vec::new();
         amf0::encode(&Value::String(name.into()), &mut payload);
         amf0::encode(&Value::Number(txn), &mut payload);
+        if name != "connect" {
+            amf0::encode(&Value::Null, &mut payload); // command object
+        }
         amf0::encode_all(&args, &mut payload);
         self.send(&Message {
             csid: CSID_COMMAND,
