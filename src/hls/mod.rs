@@ -4,6 +4,7 @@
 
 pub mod playlist;
 pub mod segmenter;
+pub mod store;
 
 pub use playlist::{SegmentInfo, render};
 pub use segmenter::{Segment, Segmenter, SegmenterConfig};

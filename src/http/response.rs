@@ -43,6 +43,12 @@ impl Response {
         self.status
     }
 
+    /// The body (shared, not copied): a driver may send it itself after the head (encoded
+    /// with `head_only`), so large bodies are never copied per response.
+    pub fn body_bytes(&self) -> &Bytes {
+        &self.body
+    }
+
     /// Adds a header field. A name that is not a token or that the encoders write
     /// themselves, or a value with CR, LF or NUL, is a bug: it asserts in debug builds and
     /// the field is dropped in release builds.

@@ -19,6 +19,7 @@ use super::shutdown::Shutdown;
 use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
 use crate::config::Config;
+use crate::hls::store::HlsStore;
 use crate::stream::hub::CoreHub;
 use crate::stream::mesh::{CoreMsg, MeshSender};
 use crate::stream::registry::Registry;
@@ -29,6 +30,7 @@ use crate::stream::stats::StatsRegistry;
 pub enum Service {
     Rtmp,
     HttpFlv,
+    Hls,
     Api,
 }
 
@@ -37,6 +39,7 @@ impl std::fmt::Display for Service {
         f.write_str(match self {
             Service::Rtmp => "rtmp",
             Service::HttpFlv => "http-flv",
+            Service::Hls => "hls",
             Service::Api => "api",
         })
     }
@@ -48,6 +51,9 @@ pub struct CoreContext {
     pub hub: Rc<CoreHub>,
     pub keys: Arc<dyn ChannelKeys>,
     pub api: Arc<Api>,
+    pub hls: Arc<HlsStore>,
+    /// TLS for the HLS listener (`use_hls_https`).
+    pub hls_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub shutdown: Rc<Shutdown>,
@@ -70,6 +76,8 @@ pub struct CoreSetup {
     pub registry: Arc<Registry>,
     pub keys: Arc<dyn ChannelKeys>,
     pub api: Arc<Api>,
+    pub hls: Arc<HlsStore>,
+    pub hls_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
@@ -104,6 +112,8 @@ pub async fn run(setup: CoreSetup) {
         hub: hub.clone(),
         keys: setup.keys,
         api: setup.api,
+        hls: setup.hls,
+        hls_tls: setup.hls_tls,
         connections: setup.connections,
         stats: setup.stats,
         shutdown: Rc::new(Shutdown::default()),
@@ -172,7 +182,9 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             let serve = async {
                 match service {
                     Service::Rtmp => super::rtmp::serve(conn, ctx).await,
-                    Service::HttpFlv | Service::Api => super::http::serve(conn, ctx, service).await,
+                    Service::HttpFlv | Service::Hls | Service::Api => {
+                        super::http::serve(conn, ctx, service).await
+                    }
                 }
             };
             future::or(serve, shutdown.wait()).await;

@@ -1,12 +1,15 @@
-//! Drives one HTTP/1.1 connection (HTTP-FLV, the control API and, later, HLS): requests are
-//! parsed by the sans-IO `http` module and answered in order (keep-alive, pipelining); an
+//! Drives one HTTP/1.1 connection (HTTP-FLV, HLS, the control API), plain or TLS: requests
+//! are parsed by the sans-IO `http` module and answered in order (keep-alive, pipelining); an
 //! HTTP-FLV request turns the connection into an endless response.
 //!
 //! Slowloris protection: a request must arrive in full within `read_timeout` of the moment the
 //! server started waiting for it, and an idle keep-alive connection is closed after the same
 //! time.
 
+use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -14,16 +17,52 @@ use futures_lite::future;
 
 use super::conn::{Conn, SMALL_READ};
 use super::core::{CoreContext, Service};
-use super::httpflv;
+use super::tls::TlsConn;
+use super::{hls, httpflv};
 use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
 
+/// A client connection, plain or TLS.
+pub enum HttpConn {
+    Plain(Rc<Conn>),
+    Tls(Box<TlsConn>),
+}
+
+impl HttpConn {
+    fn peer(&self) -> SocketAddr {
+        match self {
+            HttpConn::Plain(conn) => conn.peer,
+            HttpConn::Tls(tls) => tls.conn.peer,
+        }
+    }
+
+    async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        match self {
+            HttpConn::Plain(conn) => conn.read(buf, max).await,
+            HttpConn::Tls(tls) => tls.read(buf, max).await,
+        }
+    }
+
+    async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        match self {
+            HttpConn::Plain(conn) => conn.write_all(data).await,
+            HttpConn::Tls(tls) => tls.write_all(data).await,
+        }
+    }
+}
+
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
-    let conn = Rc::new(conn);
+    let conn = match (&ctx.hls_tls, service) {
+        (Some(config), Service::Hls) => match TlsConn::new(conn, Arc::clone(config)) {
+            Ok(tls) => HttpConn::Tls(Box::new(tls)),
+            Err(e) => return log::warn!("{service}: TLS session: {e}"),
+        },
+        _ => HttpConn::Plain(Rc::new(conn)),
+    };
     match request_loop(&conn, &ctx, service).await {
-        Ok(()) => log::debug!("{service} {}: closed", conn.peer),
-        Err(e) => log::info!("{service} {}: {e}: closing", conn.peer),
+        Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
+        Err(e) => log::info!("{service} {}: {e}: closing", conn.peer()),
     }
 }
 
@@ -40,7 +79,7 @@ enum Next {
 }
 
 async fn request_loop(
-    conn: &Rc<Conn>,
+    conn: &HttpConn,
     ctx: &Rc<CoreContext>,
     service: Service,
 ) -> Result<(), String> {
@@ -63,16 +102,17 @@ async fn request_loop(
         };
         let keep_alive = request.keep_alive();
         let head_only = request.method == Method::Head;
-        let response = match (&request.method, service) {
-            (Method::Options, _) => http::preflight_response(),
-            (Method::Get | Method::Head, Service::HttpFlv) => {
-                return httpflv::serve(conn, ctx, &request).await;
+        let get = matches!(request.method, Method::Get | Method::Head);
+        let response = match (service, conn) {
+            _ if request.method == Method::Options => http::preflight_response(),
+            (Service::HttpFlv, HttpConn::Plain(plain)) if get => {
+                return httpflv::serve(plain, ctx, &request).await;
             }
-            (Method::Get | Method::Head | Method::Post, Service::Api) => {
+            (Service::Hls, _) if get => hls::respond(ctx, &request.path),
+            (Service::Api, _) if get || request.method == Method::Post => {
                 routes::handle(&ctx.api, &request, unix_now())
             }
-            (Method::Get | Method::Head, Service::Rtmp) => http::error_response(404, "not found"),
-            _ => http::error_response(405, "only GET, HEAD and OPTIONS are served")
+            _ => http::error_response(405, "method not allowed")
                 .header("Allow", "GET, HEAD, OPTIONS"),
         };
         send(conn, &response, keep_alive, head_only).await?;
@@ -84,7 +124,11 @@ async fn request_loop(
 
 /// Read until a whole request is buffered. A malformed request is answered with its error
 /// status and ends the connection.
-async fn next_request(conn: &Conn, buf: &mut BytesMut, limits: &Limits) -> Result<Next, String> {
+async fn next_request(
+    conn: &HttpConn,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Next, String> {
     loop {
         match http::parse_request(buf, limits) {
             Ok(Some(request)) => return Ok(Next::Request(request)),
@@ -104,15 +148,21 @@ async fn next_request(conn: &Conn, buf: &mut BytesMut, limits: &Limits) -> Resul
     }
 }
 
+/// Send `response`: its head, then (unless `head_only`) its body straight from the shared
+/// bytes, so a segment is never copied per request.
 pub async fn send(
-    conn: &Conn,
+    conn: &HttpConn,
     response: &Response,
     keep_alive: bool,
     head_only: bool,
 ) -> Result<(), String> {
-    let mut out = BytesMut::new();
-    response.encode(unix_now(), keep_alive, head_only, &mut out);
-    conn.write_all(&out)
-        .await
-        .map_err(|e| format!("write error: {e}"))
+    let mut head = BytesMut::new();
+    response.encode(unix_now(), keep_alive, true, &mut head);
+    let write_error = |e: io::Error| format!("write error: {e}");
+    conn.write_all(&head).await.map_err(write_error)?;
+    let body = response.body_bytes();
+    if !head_only && !body.is_empty() {
+        conn.write_all(body).await.map_err(write_error)?;
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use futures_lite::future;
 
 use super::conn::{Conn, SMALL_READ};
 use super::core::CoreContext;
-use super::http::{send, unix_now};
+use super::http::{HttpConn, send, unix_now};
 use super::writer::{self, Framing};
 use crate::flv;
 use crate::http::{self, LAST_CHUNK, Method, Request, Response};
@@ -28,7 +28,10 @@ pub async fn serve(
     let head_only = request.method == Method::Head;
     let key = match stream_of(ctx, &request.path) {
         Ok(key) => key,
-        Err(response) => return send(conn, &response, request.keep_alive(), head_only).await,
+        Err(response) => {
+            let http = HttpConn::Plain(conn.clone());
+            return send(&http, &response, request.keep_alive(), head_only).await;
+        }
     };
     let chunked = request.version_minor >= 1;
     let mut head = BytesMut::new();
@@ -45,7 +48,7 @@ pub async fn serve(
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
     let Ok(_subscription) = ctx.hub.subscribe(key.clone(), outbox.clone()) else {
         let response = http::error_response(503, "too many players of this stream");
-        return send(conn, &response, false, false).await;
+        return send(&HttpConn::Plain(conn.clone()), &response, false, false).await;
     };
     let ends = (conn.peer, conn.local);
     let stats = ctx

@@ -4,12 +4,14 @@
 
 mod conn;
 pub mod core;
+mod hls;
 mod http;
 mod httpflv;
 mod limit;
 mod rtmp;
 mod shutdown;
 mod signals;
+mod tls;
 mod writer;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -24,6 +26,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::api::keys::KeyStore;
 use crate::api::routes::Api;
 use crate::config::Config;
+use crate::hls::segmenter::SegmenterConfig;
+use crate::hls::store::HlsStore;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
@@ -65,10 +69,23 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     let config = Arc::new(config);
     let keys = Arc::new(KeyStore::open(config.key_store.as_ref())?);
+    let hls_tls = match config.use_hls_https {
+        true => Some(tls::server_config(
+            &config.hls_server_crt,
+            &config.hls_server_key,
+        )?),
+        false => None,
+    };
+    let hls = HlsStore::new(SegmenterConfig {
+        fragment_ms: (config.hls_fragment * 1000.0).round() as u32,
+        window: config.hls_window,
+        keep_after_end: config.hls_keep_after_end,
+    });
     let mut listeners = Vec::new();
     for (service, addr, key) in [
         (Service::Rtmp, &config.rtmp_addr, "rtmp_addr"),
         (Service::HttpFlv, &config.httpflv_addr, "httpflv_addr"),
+        (Service::Hls, &config.hls_addr, "hls_addr"),
         (Service::Api, &config.api_addr, "api_addr"),
     ] {
         let bound = bind_listeners(addr.0, cores)
@@ -105,6 +122,8 @@ pub fn run(config: Config) -> Result<(), String> {
             registry: registry.clone(),
             keys: keys.clone(),
             api: api.clone(),
+            hls: hls.clone(),
+            hls_tls: hls_tls.clone(),
             connections: connections.clone(),
             stats: stats.clone(),
             mesh: mesh.clone(),

@@ -16,6 +16,7 @@ use futures_lite::future;
 use super::conn::{BIG_READ, Conn, SMALL_READ};
 use super::core::CoreContext;
 use super::writer::{self, Framing};
+use crate::hls::store::HlsOutput;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
@@ -60,7 +61,8 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
 
 enum Role {
     None,
-    Publisher(Publication, StatsGuard),
+    /// The stream, its stats entry and, for apps with `hls: true`, its HLS output.
+    Publisher(Publication, StatsGuard, Option<Box<HlsOutput>>),
     /// Held for their `Drop`: leaving the role unsubscribes and unlists the player.
     Player(#[allow(dead_code)] (Subscription, StatsGuard)),
 }
@@ -171,10 +173,13 @@ impl Reader {
                 Ok(true)
             }
             Event::Media(msg) => {
-                if let Role::Publisher(publication, stats) = &self.role {
+                if let Role::Publisher(publication, stats, hls) = &mut self.role {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
                         Ok(frame) => {
                             stats.stats.count(frame.kind, frame.body.len());
+                            if let Some(hls) = hls {
+                                hls.push(&frame);
+                            }
                             publication.send(Arc::new(frame));
                         }
                         Err(Skip::Malformed(e)) => {
@@ -228,7 +233,10 @@ impl Reader {
                 session.accept_publish(&room, out);
                 log::info!("rtmp {}: publishing {key}", self.conn.peer);
                 let stats = self.register(StatsRole::Publisher, &key);
-                self.role = Role::Publisher(publication, stats);
+                let hls_app = config.app(app).is_some_and(|a| a.hls);
+                let session = publication.session();
+                let hls = hls_app.then(|| Box::new(self.ctx.hls.start(key.clone(), session)));
+                self.role = Role::Publisher(publication, stats, hls);
                 self.stream = Some(key);
                 true
             }
