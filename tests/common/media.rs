@@ -23,6 +23,8 @@ pub enum ClipKind {
     /// and a GOP of 0.5 s (15 frames). Fills socket buffers quickly (slow-player tests), and a
     /// joining player's GOP-cache burst stays well below a 1 s `player_queue_ms`.
     H264AacHeavy,
+    /// AAC alone, no video track.
+    AacOnly,
 }
 
 impl ClipKind {
@@ -32,6 +34,7 @@ impl ClipKind {
             ClipKind::H264AacWide => "h264aac-640x360",
             ClipKind::H264Mp3 => "h264mp3-320x240",
             ClipKind::H264AacHeavy => "h264aac-640x360-noise-gop15",
+            ClipKind::AacOnly => "aaconly",
         }
     }
     fn size(self) -> &'static str {
@@ -91,33 +94,30 @@ pub fn test_clip(kind: ClipKind, seconds: u32) -> PathBuf {
     }
     let gop = kind.gop().to_string();
     let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-    ])
-    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-    .args([
-        "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
-    ])
-    .args(["-profile:v", "high", "-pix_fmt", "yuv420p", "-bf", "3"])
-    .args([
-        "-g",
-        &gop,
-        "-keyint_min",
-        &gop,
-        "-sc_threshold",
-        "0",
-        "-r",
-        "30",
-    ])
-    .args(kind.audio_args())
-    .args(["-t", &seconds.to_string(), "-f", "flv", "-y"])
-    .arg(&tmp);
+    cmd.args(["-hide_banner", "-loglevel", "error"]);
+    if kind == ClipKind::AacOnly {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    } else {
+        cmd.args(["-f", "lavfi", "-i", &video])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args([
+                "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
+            ])
+            .args(["-profile:v", "high", "-pix_fmt", "yuv420p", "-bf", "3"])
+            .args([
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-sc_threshold",
+                "0",
+                "-r",
+                "30",
+            ]);
+    }
+    cmd.args(kind.audio_args())
+        .args(["-t", &seconds.to_string(), "-f", "flv", "-y"])
+        .arg(&tmp);
     let ran = run(&mut cmd, Duration::from_secs(120));
     assert!(
         ran.success(),
@@ -155,6 +155,8 @@ pub struct StreamStats {
     pub backwards: Vec<(f64, f64)>,
     /// Last DTS - first DTS + one frame interval, seconds.
     pub duration_s: f64,
+    /// The smallest PTS, seconds: when the stream's presentation starts.
+    pub start_pts: Option<f64>,
 }
 
 impl StreamStats {
@@ -222,6 +224,9 @@ pub fn analyze(path: &Path) -> MediaReport {
                 match dts {
                     Some(d) => stats.dts.push(d),
                     None => stats.no_dts += 1,
+                }
+                if let Some(p) = pts {
+                    stats.start_pts = Some(stats.start_pts.map_or(p, |s: f64| s.min(p)));
                 }
                 if let (Some(p), Some(d)) = (pts, dts)
                     && (p - d).abs() > 0.0005
@@ -334,11 +339,23 @@ impl MediaReport {
     }
 
     pub fn problems_for(&self, video_codec: &str, audio_codec: &str, min_secs: f64) -> Vec<String> {
+        self.problems_want(Some(video_codec), Some(audio_codec), min_secs)
+    }
+
+    /// [`MediaReport::problems_for`] where either stream may be absent from the source
+    /// (`None`: not wanted; a recording that has it anyway is not judged on it).
+    pub fn problems_want(
+        &self,
+        video_codec: Option<&str>,
+        audio_codec: Option<&str>,
+        min_secs: f64,
+    ) -> Vec<String> {
         let mut p = Vec::new();
         for (what, stats, want) in [
             ("video", &self.video, video_codec),
             ("audio", &self.audio, audio_codec),
         ] {
+            let Some(want) = want else { continue };
             let Some(s) = stats else {
                 p.push(format!("no {what} stream (want {want})"));
                 continue;
@@ -377,6 +394,7 @@ impl MediaReport {
             }
         }
         if let Some(v) = &self.video
+            && video_codec.is_some()
             && v.packets > 0
             && !v.first_is_keyframe
         {
@@ -393,6 +411,13 @@ impl MediaReport {
             ));
         }
         p
+    }
+
+    /// First audio PTS minus first video PTS (their smallest PTS), ms; `None` without both.
+    pub fn av_start_gap_ms(&self) -> Option<f64> {
+        let v = self.video.as_ref()?.start_pts?;
+        let a = self.audio.as_ref()?.start_pts?;
+        Some((a - v) * 1000.0)
     }
 
     /// Panics with every problem found and a summary of the recording.
@@ -417,7 +442,7 @@ impl MediaReport {
                         out,
                         "  {what}: {} {}x{} {} Hz, {} packets ({} reordered), {:.3} s, \
                          median step {:.1} ms, max step {:.0} ms, {} hole(s), {} backwards, \
-                         first flags {:?}",
+                         first flags {:?}, start PTS {:?}",
                         s.codec,
                         s.width,
                         s.height,
@@ -429,7 +454,8 @@ impl MediaReport {
                         s.max_step_ms(),
                         s.holes.len(),
                         s.backwards.len(),
-                        s.first_flags
+                        s.first_flags,
+                        s.start_pts
                     )
                 }
             }

@@ -8,11 +8,13 @@
 
 pub mod api;
 pub mod flv;
+pub mod hls;
 pub mod http;
 pub mod httpflv;
 pub mod media;
 pub mod raw;
 pub mod rtmp_client;
+pub mod ts;
 
 #[allow(unused_imports)] // each test binary uses a different part
 pub use media::{
@@ -347,6 +349,13 @@ impl Server {
         run(&mut cmd, timeout)
     }
 
+    /// [`Server::start`], then waits (up to 5 s) until the HLS port accepts TCP too.
+    pub fn start_hls(extra_yaml: &str) -> Server {
+        let server = Self::start(extra_yaml);
+        server.wait_accepting(server.hls_addr(), Duration::from_secs(5));
+        server
+    }
+
     /// Waits until `addr` accepts TCP; panics with the log if it does not within `timeout`
     /// or the server exits.
     pub fn wait_accepting(&self, addr: SocketAddr, timeout: Duration) {
@@ -395,6 +404,17 @@ impl Server {
     /// `http://127.0.0.1:PORT/live/NAME.flv`, for HTTP-FLV playback.
     pub fn flv_url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/live/{name}.flv", self.httpflv_port)
+    }
+    pub fn hls_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.hls_port))
+    }
+    /// `http://127.0.0.1:PORT{path}` on the HLS port (`path` starts with `/`).
+    pub fn hls_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.hls_port)
+    }
+    /// `http://127.0.0.1:PORT/live/NAME.m3u8`, the playlist of `live/NAME`.
+    pub fn m3u8_url(&self, name: &str) -> String {
+        self.hls_url(&format!("/live/{name}.m3u8"))
     }
     /// `http://127.0.0.1:PORT{path}` on the API port (`path` starts with `/`).
     pub fn api_url(&self, path: &str) -> String {
@@ -610,13 +630,32 @@ impl Player {
     /// keeps what the server sends before its first keyframe (ffmpeg drops it by default), so
     /// "keyframe first" judges the server, not ffmpeg. `-t` counts stream time.
     pub fn ffmpeg(url: &str, seconds: Option<f64>, out: &Path) -> Player {
+        Self::ffmpeg_as(url, seconds, "flv", out)
+    }
+
+    /// [`Player::ffmpeg`] writing `format` (`mpegts` for HLS: the source's 90 kHz timestamps
+    /// kept as they are).
+    pub fn ffmpeg_as(url: &str, seconds: Option<f64>, format: &str, out: &Path) -> Player {
+        Self::ffmpeg_opts(url, &[], seconds, format, out)
+    }
+
+    /// [`Player::ffmpeg_as`] with input options before `-i` (`-tls_verify 1 -ca_file F`).
+    pub fn ffmpeg_opts(
+        url: &str,
+        input_opts: &[&str],
+        seconds: Option<f64>,
+        format: &str,
+        out: &Path,
+    ) -> Player {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
-            .args(["-rw_timeout", "15000000", "-i", url]);
+            .args(["-rw_timeout", "15000000"])
+            .args(input_opts)
+            .args(["-i", url]);
         if let Some(s) = seconds {
             cmd.args(["-t", &s.to_string()]);
         }
-        cmd.args(["-c", "copy", "-copyinkf", "-f", "flv", "-y"])
+        cmd.args(["-c", "copy", "-copyinkf", "-f", format, "-y"])
             .arg(out);
         Self::spawn(cmd, Tool::Ffmpeg, out)
     }
@@ -763,6 +802,13 @@ pub fn assert_players_clean(players: Vec<(String, JoinHandle<Vec<String>>)>) {
 /// Records `seconds` of stream time with ffmpeg (killed after `seconds + 30` s of wall time).
 pub fn play_ffmpeg(url: &str, seconds: f64, out: &Path) -> Played {
     Player::ffmpeg(url, Some(seconds), out).finish(Duration::from_secs_f64(seconds + 30.0))
+}
+
+/// Plays an HLS playlist with ffmpeg, recording `seconds` of stream time into an MPEG-TS file
+/// (killed after `seconds + 30` s of wall time).
+pub fn play_hls(url: &str, seconds: f64, out: &Path) -> Played {
+    Player::ffmpeg_as(url, Some(seconds), "mpegts", out)
+        .finish(Duration::from_secs_f64(seconds + 30.0))
 }
 
 /// Records `seconds` of wall time with rtmpdump, then interrupts it. (rtmpdump's `--stop`
