@@ -3,6 +3,8 @@
 # (integration tests drive the real server with ffmpeg, ffprobe and rtmpdump).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# hls.js and playwright-core for the browser test (tests/browser), pinned by its lock file.
+[[ -d tests/browser/node_modules ]] || npm ci --prefix tests/browser --no-audit --no-fund
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
