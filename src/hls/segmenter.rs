@@ -31,6 +31,9 @@ use bytes::Bytes;
 const MAX_BACKWARD_MS: i64 = 1_000;
 /// The largest forward step (ms) between frames that is not a jump.
 const MAX_FORWARD_MS: i64 = 10_000;
+/// An open segment never holds more than this (a publisher that stops sending keyframes): it
+/// is dropped and the next segment starts at the next keyframe, after a discontinuity.
+pub const MAX_SEGMENT_BYTES: usize = 64 << 20;
 /// Initial capacity of a segment buffer; later ones are sized from their predecessor.
 const INITIAL_SEGMENT_CAPACITY: usize = 512 * 1024;
 
@@ -246,6 +249,12 @@ impl Segmenter {
             }
             _ => return finished, // a track this segment does not carry
         }
+        if open.data.len() > MAX_SEGMENT_BYTES {
+            log::warn!("HLS segment over {MAX_SEGMENT_BYTES} bytes without a keyframe: dropped");
+            self.open = None;
+            self.discontinuity = true;
+            return finished;
+        }
         open.last = open.last.max(t);
         if timing && t > open.timing {
             open.step = t - open.timing;
@@ -349,6 +358,54 @@ mod tests {
             .collect();
         segments.extend(s.end_session());
         segments
+    }
+
+    #[test]
+    fn a_segment_without_keyframes_is_bounded() {
+        let tags = read_all(AAC_FLV);
+        let video = |pred: &dyn Fn(&VideoTagHeader) -> bool| {
+            let is_video = |t: &&Tag| t.tag_type == 9;
+            let tag = tags
+                .iter()
+                .filter(is_video)
+                .find(|t| VideoTagHeader::parse(&t.body).is_ok_and(|h| pred(&h)));
+            tag.expect("fixture video tag").body.clone()
+        };
+        let header = video(&|h| h.is_sequence_header());
+        let keyframe = video(&|h| h.is_keyframe() && !h.is_sequence_header());
+        let small_inter = video(&|h| !h.is_keyframe() && h.avc_packet_type == Some(1));
+        // One inter frame of 1 MiB: a single non-IDR NAL unit.
+        let nal_len = 1 << 20;
+        let mut inter = vec![0x27, 1, 0, 0, 0];
+        inter.extend_from_slice(&(nal_len as u32).to_be_bytes());
+        inter.push(0x41);
+        inter.resize(inter.len() + nal_len - 1, 0);
+        let inter = Bytes::from(inter);
+
+        let mut s = segmenter(2000);
+        assert!(s.push(9, 0, &header).is_none());
+        assert!(s.push(9, 0, &keyframe).is_none());
+        assert!(s.push(9, 33, &small_inter).is_none());
+        assert!(
+            s.push(9, 2000, &keyframe).is_some(),
+            "a first, normal segment"
+        );
+        let frames = MAX_SEGMENT_BYTES / nal_len + 2;
+        for i in 1..=frames as u32 {
+            let t = 2000 + i * 33;
+            assert!(s.push(9, t, &inter).is_none(), "no keyframe, no segment");
+        }
+        let open = s.open.as_ref().map_or(0, |o| o.data.len());
+        assert!(open <= MAX_SEGMENT_BYTES, "open segment holds {open} bytes");
+        let resume = 2000 + (frames as u32 + 1) * 33;
+        assert!(s.push(9, resume, &keyframe).is_none());
+        assert!(s.push(9, resume + 33, &small_inter).is_none());
+        let last = s.end_session().expect("a segment from the next keyframe");
+        assert!(
+            last.discontinuity,
+            "what was dropped leaves a discontinuity"
+        );
+        assert!(last.data.len() < nal_len, "only the frames after the drop");
     }
 
     /// A temporary file path for this test process (callers remove the file).
