@@ -12,6 +12,7 @@ use futures_lite::AsyncReadExt;
 use futures_lite::future;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::{TcpListener, UnixStream};
+use glommio::sync::Gate;
 
 use super::conn::Conn;
 use super::limit::ConnectionLimit;
@@ -24,6 +25,9 @@ use crate::stream::hub::CoreHub;
 use crate::stream::mesh::{CoreMsg, MeshSender};
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
+
+/// How long a stopping core waits for its archive writers.
+const ARCHIVE_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,8 @@ pub struct CoreContext {
     pub hls_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
+    /// FLV archive writers, waited for (briefly) on shutdown so their files are complete.
+    pub archive_gate: Gate,
     pub shutdown: Rc<Shutdown>,
     pub started: Instant,
     /// Where a writer gathers a batch before sending it; shared by the core's connections (a
@@ -116,6 +122,7 @@ pub async fn run(setup: CoreSetup) {
         hls_tls: setup.hls_tls,
         connections: setup.connections,
         stats: setup.stats,
+        archive_gate: Gate::new(),
         shutdown: Rc::new(Shutdown::default()),
         started: Instant::now(),
         write_scratch: RefCell::new(Vec::new()),
@@ -151,6 +158,12 @@ pub async fn run(setup: CoreSetup) {
         .detach();
     }
     ctx.shutdown.wait().await;
+    // Connections are dropped as their tasks see the signal; archive writers then close
+    // their files.
+    let archives = async {
+        let _ = ctx.archive_gate.close().await;
+    };
+    future::or(archives, glommio::timer::sleep(ARCHIVE_GRACE)).await;
     log::debug!("core {core}: stopped");
 }
 

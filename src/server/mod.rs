@@ -2,6 +2,7 @@
 //! (the kernel spreads connections over cores), a full channel mesh between the cores, and
 //! orderly shutdown on SIGINT/SIGTERM.
 
+mod archive;
 mod conn;
 pub mod core;
 mod hls;

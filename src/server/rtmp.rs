@@ -13,19 +13,21 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_lite::future;
 
+use super::archive::Archive;
 use super::conn::{BIG_READ, Conn, SMALL_READ};
 use super::core::CoreContext;
+use super::http::unix_now;
 use super::writer::{self, Framing};
 use crate::hls::store::HlsOutput;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
-use crate::stream::StreamKey;
 use crate::stream::hub::{Publication, Subscription};
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 use crate::stream::registry::StreamFull;
 use crate::stream::stats::{Protocol, Role as StatsRole, StatsGuard};
+use crate::stream::{Frame, StreamKey};
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -61,10 +63,32 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
 
 enum Role {
     None,
-    /// The stream, its stats entry and, for apps with `hls: true`, its HLS output.
-    Publisher(Publication, StatsGuard, Option<Box<HlsOutput>>),
+    Publisher(Box<Publisher>),
     /// Held for their `Drop`: leaving the role unsubscribes and unlists the player.
     Player(#[allow(dead_code)] (Subscription, StatsGuard)),
+}
+
+/// A publisher's stream and everything fed from it on this (the owning) core.
+struct Publisher {
+    publication: Publication,
+    stats: StatsGuard,
+    /// For apps with `hls: true`.
+    hls: Option<HlsOutput>,
+    /// With `flv_archive: true`.
+    archive: Option<Archive>,
+}
+
+impl Publisher {
+    fn send(&mut self, frame: Frame) {
+        self.stats.stats.count(frame.kind, frame.body.len());
+        if let Some(hls) = &mut self.hls {
+            hls.push(&frame);
+        }
+        if let Some(archive) = &mut self.archive {
+            archive.push(&frame);
+        }
+        self.publication.send(Arc::new(frame));
+    }
 }
 
 struct Reader {
@@ -173,15 +197,9 @@ impl Reader {
                 Ok(true)
             }
             Event::Media(msg) => {
-                if let Role::Publisher(publication, stats, hls) = &mut self.role {
+                if let Role::Publisher(publisher) = &mut self.role {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
-                        Ok(frame) => {
-                            stats.stats.count(frame.kind, frame.body.len());
-                            if let Some(hls) = hls {
-                                hls.push(&frame);
-                            }
-                            publication.send(Arc::new(frame));
-                        }
+                        Ok(frame) => publisher.send(frame),
                         Err(Skip::Malformed(e)) => {
                             log::debug!("rtmp {}: dropped malformed tag: {e}", self.conn.peer)
                         }
@@ -235,8 +253,17 @@ impl Reader {
                 let stats = self.register(StatsRole::Publisher, &key);
                 let hls_app = config.app(app).is_some_and(|a| a.hls);
                 let session = publication.session();
-                let hls = hls_app.then(|| Box::new(self.ctx.hls.start(key.clone(), session)));
-                self.role = Role::Publisher(publication, stats, hls);
+                let hls = hls_app.then(|| self.ctx.hls.start(key.clone(), session));
+                let archive = config.flv_archive.then(|| {
+                    let dir = &config.flv_dir;
+                    Archive::start(dir, key.clone(), unix_now(), &self.ctx.archive_gate)
+                });
+                self.role = Role::Publisher(Box::new(Publisher {
+                    publication,
+                    stats,
+                    hls,
+                    archive,
+                }));
                 self.stream = Some(key);
                 true
             }
