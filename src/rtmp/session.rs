@@ -343,30 +343,27 @@ fn encode_play_status(level: &str, code: &str, description: &str, out: &mut Byte
 
 /// What a player gets when its publisher leaves: Stream EOF and `NetStream.Play.UnpublishNotify`.
 pub fn stream_ended() -> Bytes {
-    let mut out = BytesMut::new();
-    encode_control(&control::stream_eof(MEDIA_STREAM_ID), &mut out);
+    let eof = control::stream_eof(MEDIA_STREAM_ID);
     let description = "The stream is no longer published.";
-    encode_play_status(
-        "status",
-        "NetStream.Play.UnpublishNotify",
-        description,
-        &mut out,
-    );
-    out.freeze()
+    notification(&eof, "NetStream.Play.UnpublishNotify", description)
 }
 
 /// What a waiting player gets when the stream is published again: Stream Begin and
 /// `NetStream.Play.PublishNotify`.
 pub fn stream_restarted() -> Bytes {
-    let mut out = BytesMut::new();
-    encode_control(&control::stream_begin(MEDIA_STREAM_ID), &mut out);
-    let description = "The stream is published.";
-    encode_play_status(
-        "status",
+    let begin = control::stream_begin(MEDIA_STREAM_ID);
+    notification(
+        &begin,
         "NetStream.Play.PublishNotify",
-        description,
-        &mut out,
-    );
+        "The stream is published.",
+    )
+}
+
+/// A user control event followed by a status onStatus, as shared bytes.
+fn notification(event: &Message, code: &str, description: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    encode_control(event, &mut out);
+    encode_play_status("status", code, description, &mut out);
     out.freeze()
 }
 
