@@ -9,6 +9,7 @@ mod hls;
 mod http;
 mod httpflv;
 mod limit;
+mod publisher;
 mod rtmp;
 mod shutdown;
 mod signals;

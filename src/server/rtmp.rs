@@ -7,27 +7,24 @@
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::archive::Archive;
 use super::conn::{BIG_READ, Conn, SMALL_READ};
 use super::core::CoreContext;
-use super::http::unix_now;
+use super::publisher::Publisher;
 use super::writer::{self, Framing};
-use crate::hls::store::HlsOutput;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
-use crate::stream::hub::{Publication, Subscription};
+use crate::stream::StreamKey;
+use crate::stream::hub::Subscription;
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 use crate::stream::registry::StreamFull;
 use crate::stream::stats::{Protocol, Role as StatsRole, StatsGuard};
-use crate::stream::{Frame, StreamKey};
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -66,29 +63,6 @@ enum Role {
     Publisher(Box<Publisher>),
     /// Held for their `Drop`: leaving the role unsubscribes and unlists the player.
     Player(#[allow(dead_code)] (Subscription, StatsGuard)),
-}
-
-/// A publisher's stream and everything fed from it on this (the owning) core.
-struct Publisher {
-    publication: Publication,
-    stats: StatsGuard,
-    /// For apps with `hls: true`.
-    hls: Option<HlsOutput>,
-    /// With `flv_archive: true`.
-    archive: Option<Archive>,
-}
-
-impl Publisher {
-    fn send(&mut self, frame: Frame) {
-        self.stats.stats.count(frame.kind, frame.body.len());
-        if let Some(hls) = &mut self.hls {
-            hls.push(&frame);
-        }
-        if let Some(archive) = &mut self.archive {
-            archive.push(&frame);
-        }
-        self.publication.send(Arc::new(frame));
-    }
 }
 
 struct Reader {
@@ -246,24 +220,12 @@ impl Reader {
             return false;
         };
         let key = StreamKey::new(app, &room);
-        match self.ctx.hub.publish(key.clone()) {
-            Ok(publication) => {
+        let ends = (self.conn.peer, self.conn.local);
+        match Publisher::start(&self.ctx, key.clone(), ends) {
+            Ok(publisher) => {
                 session.accept_publish(&room, out);
                 log::info!("rtmp {}: publishing {key}", self.conn.peer);
-                let stats = self.register(StatsRole::Publisher, &key);
-                let hls_app = config.app(app).is_some_and(|a| a.hls);
-                let session = publication.session();
-                let hls = hls_app.then(|| self.ctx.hls.start(key.clone(), session));
-                let archive = config.flv_archive.then(|| {
-                    let dir = &config.flv_dir;
-                    Archive::start(dir, key.clone(), unix_now(), &self.ctx.archive_gate)
-                });
-                self.role = Role::Publisher(Box::new(Publisher {
-                    publication,
-                    stats,
-                    hls,
-                    archive,
-                }));
+                self.role = Role::Publisher(Box::new(publisher));
                 self.stream = Some(key);
                 true
             }

@@ -1,0 +1,61 @@
+//! A published stream on its owning core and everything fed from it there: the hub's
+//! publication (fan-out to players), the stats entry, HLS output (apps with `hls: true`) and
+//! the FLV archive (`flv_archive`). Used by RTMP publishers and by pull relays alike.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::archive::Archive;
+use super::core::CoreContext;
+use super::http::unix_now;
+use crate::hls::store::HlsOutput;
+use crate::stream::hub::Publication;
+use crate::stream::registry::AlreadyPublishing;
+use crate::stream::stats::{Protocol, Role, StatsGuard};
+use crate::stream::{Frame, StreamKey};
+
+pub struct Publisher {
+    publication: Publication,
+    stats: StatsGuard,
+    hls: Option<HlsOutput>,
+    archive: Option<Archive>,
+}
+
+impl Publisher {
+    /// Become the owner of `key` (the app is `key.app`); `ends` are the client's and our
+    /// addresses, for the stats.
+    pub fn start(
+        ctx: &CoreContext,
+        key: StreamKey,
+        ends: (SocketAddr, SocketAddr),
+    ) -> Result<Publisher, AlreadyPublishing> {
+        let publication = ctx.hub.publish(key.clone())?;
+        let config = &ctx.config;
+        let stats = ctx
+            .stats
+            .register(Role::Publisher, Protocol::Rtmp, key.clone(), ends);
+        let hls_app = config.app(&key.app).is_some_and(|a| a.hls);
+        let session = publication.session();
+        let hls = hls_app.then(|| ctx.hls.start(key.clone(), session));
+        let archive = config
+            .flv_archive
+            .then(|| Archive::start(&config.flv_dir, key, unix_now(), &ctx.archive_gate));
+        Ok(Publisher {
+            publication,
+            stats,
+            hls,
+            archive,
+        })
+    }
+
+    pub fn send(&mut self, frame: Frame) {
+        self.stats.stats.count(frame.kind, frame.body.len());
+        if let Some(hls) = &mut self.hls {
+            hls.push(&frame);
+        }
+        if let Some(archive) = &mut self.archive {
+            archive.push(&frame);
+        }
+        self.publication.send(Arc::new(frame));
+    }
+}
