@@ -24,9 +24,9 @@ pub struct Api {
 pub fn handle(api: &Api, request: &Request, now_unix_secs: u64) -> Response {
     let path = request.path.as_str();
     if path.starts_with("/control/")
-        && let Err(why) = authorize(api, request, now_unix_secs)
+        && let Err(response) = authorize(api, request, now_unix_secs)
     {
-        return reply(403, json::error(403, &why));
+        return response;
     }
     match path {
         "/control/get" | "/control/reset" | "/control/delete" => channel_key(api, request, path),
@@ -39,7 +39,12 @@ pub fn handle(api: &Api, request: &Request, now_unix_secs: u64) -> Response {
     }
 }
 
-fn authorize(api: &Api, request: &Request, now_unix_secs: u64) -> Result<(), String> {
+/// The JWT check of `/control/*`: Err is the 403 to answer.
+pub fn authorize(api: &Api, request: &Request, now_unix_secs: u64) -> Result<(), Response> {
+    check_jwt(api, request, now_unix_secs).map_err(|why| reply(403, json::error(403, &why)))
+}
+
+fn check_jwt(api: &Api, request: &Request, now_unix_secs: u64) -> Result<(), String> {
     if api.jwt_secret.is_empty() {
         return Ok(());
     }

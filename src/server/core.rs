@@ -16,6 +16,7 @@ use glommio::sync::Gate;
 
 use super::conn::Conn;
 use super::limit::ConnectionLimit;
+use super::relay::Relays;
 use super::shutdown::Shutdown;
 use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
@@ -60,6 +61,7 @@ pub struct CoreContext {
     pub hls_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
+    pub relays: Arc<Relays>,
     /// FLV archive writers, waited for (briefly) on shutdown so their files are complete.
     pub archive_gate: Gate,
     pub shutdown: Rc<Shutdown>,
@@ -86,6 +88,7 @@ pub struct CoreSetup {
     pub hls_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
+    pub relays: Arc<Relays>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
     /// This core's share of every listening address.
     pub listeners: Vec<(Service, StdListener)>,
@@ -122,6 +125,7 @@ pub async fn run(setup: CoreSetup) {
         hls_tls: setup.hls_tls,
         connections: setup.connections,
         stats: setup.stats,
+        relays: setup.relays,
         archive_gate: Gate::new(),
         shutdown: Rc::new(Shutdown::default()),
         started: Instant::now(),

@@ -18,7 +18,7 @@ use futures_lite::future;
 use super::conn::{Conn, SMALL_READ};
 use super::core::{CoreContext, Service};
 use super::tls::TlsConn;
-use super::{hls, httpflv};
+use super::{hls, httpflv, relay};
 use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
 
@@ -110,7 +110,7 @@ async fn request_loop(
             }
             (Service::Hls, _) if get => hls::respond(ctx, &request.path),
             (Service::Api, _) if get || request.method == Method::Post => {
-                routes::handle(&ctx.api, &request, unix_now())
+                api_response(ctx, &request)
             }
             _ => http::error_response(405, "method not allowed")
                 .header("Allow", "GET, HEAD, OPTIONS"),
@@ -119,6 +119,19 @@ async fn request_loop(
         if !keep_alive {
             return Ok(());
         }
+    }
+}
+
+/// The control API; relays act on this core, everything else is sans-IO in `api::routes`.
+fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
+    let direction = match request.path.as_str() {
+        "/control/push" => relay::Direction::Push,
+        "/control/pull" => relay::Direction::Pull,
+        _ => return routes::handle(&ctx.api, request, unix_now()),
+    };
+    match routes::authorize(&ctx.api, request, unix_now()) {
+        Ok(()) => relay::control(ctx, direction, request),
+        Err(response) => response,
     }
 }
 

@@ -10,6 +10,7 @@ mod http;
 mod httpflv;
 mod limit;
 mod publisher;
+mod relay;
 mod rtmp;
 mod shutdown;
 mod signals;
@@ -102,6 +103,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let registry = Arc::new(Registry::new());
     let connections = limit::ConnectionLimit::new(config.max_connections);
     let stats = StatsRegistry::new();
+    let relays = Arc::new(relay::Relays::default());
     let api = Arc::new(Api {
         keys: keys.clone(),
         stats: stats.clone(),
@@ -128,6 +130,7 @@ pub fn run(config: Config) -> Result<(), String> {
             hls_tls: hls_tls.clone(),
             connections: connections.clone(),
             stats: stats.clone(),
+            relays: relays.clone(),
             mesh: mesh.clone(),
             listeners: core_listeners,
             stop: stop_rx,

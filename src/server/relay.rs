@@ -1,0 +1,333 @@
+//! Relays through the control API (livego-compatible): `/control/push` sends a local stream to
+//! another RTMP server, `/control/pull` plays a remote stream and publishes it here as a local
+//! one (players, HLS and the archive see it like any stream). Each relay is a task on the core
+//! that got the API request, driving the sans-IO [`ClientSession`].
+//!
+//! `oper=stop` (from any core) raises the relay's stop flag, which its task sees at the next
+//! frame it handles; a live relay handles frames many times a second.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::future;
+use glommio::net::TcpStream;
+
+use super::conn::{BIG_READ, Conn};
+use super::core::CoreContext;
+use super::publisher::Publisher;
+use crate::api::json;
+use crate::crypto::random;
+use crate::http::{Request, Response};
+use crate::rtmp::client::{ClientEvent, ClientSession, Role};
+use crate::rtmp::handshake::RANDOM_LEN;
+use crate::rtmp::url::RtmpUrl;
+use crate::stream::StreamKey;
+use crate::stream::ingest::{self, Skip};
+use crate::stream::queue::{Delivery, Outbox};
+
+/// How long connecting and reaching Publishing/Playing may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Push,
+    Pull,
+}
+
+type RelayId = (Direction, StreamKey, String);
+
+/// Running relays, over all cores.
+#[derive(Default)]
+pub struct Relays {
+    running: Mutex<HashMap<RelayId, Arc<AtomicBool>>>,
+}
+
+impl Relays {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RelayId, Arc<AtomicBool>>> {
+        // Entries are inserted and removed whole: a poisoned lock still holds a valid map.
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn reply(status: u16, body: String) -> Response {
+    Response::new(status).body("application/json", body)
+}
+
+/// `/control/push` and `/control/pull`.
+pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -> Response {
+    let path = &request.path;
+    let usage = format!("url: {path}?oper=start|stop&app=APP&name=NAME&url=rtmp://HOST/APP/NAME");
+    let param = |name| request.query_param(name).filter(|v| !v.is_empty());
+    let (Some(oper), Some(app), Some(name), Some(url)) =
+        (param("oper"), param("app"), param("name"), param("url"))
+    else {
+        return reply(400, json::error(400, &usage));
+    };
+    let remote = match RtmpUrl::parse(url) {
+        Ok(remote) if !remote.tls => remote,
+        Ok(_) => {
+            return reply(
+                400,
+                json::error(400, "rtmps:// relays are not supported yet"),
+            );
+        }
+        Err(e) => return reply(400, json::error(400, &format!("{e}; {usage}"))),
+    };
+    if !ctx.config.app(app).is_some_and(|a| a.live) || name.contains('/') {
+        return reply(
+            400,
+            json::error(400, &format!("no live application {app:?}")),
+        );
+    }
+    let id = (direction, StreamKey::new(app, name), url.to_string());
+    let relays = &ctx.relays;
+    match oper {
+        "start" => {
+            let stop = Arc::new(AtomicBool::new(false));
+            if relays.lock().insert(id.clone(), stop.clone()).is_some() {
+                return reply(400, json::error(400, "this relay is already running"));
+            }
+            spawn(ctx.clone(), id, remote, stop);
+            reply(200, json::ok("Ok".into()))
+        }
+        "stop" => match relays.lock().remove(&id) {
+            Some(stop) => {
+                stop.store(true, Ordering::Relaxed);
+                reply(200, json::ok("Ok".into()))
+            }
+            None => reply(404, json::error(404, "no such relay")),
+        },
+        _ => reply(400, json::error(400, &usage)),
+    }
+}
+
+fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBool>) {
+    glommio::spawn_local(async move {
+        let (direction, key, url) = &id;
+        let shutdown = ctx.shutdown.clone();
+        let run = async {
+            match direction {
+                Direction::Push => push(&ctx, key, remote, &stop).await,
+                Direction::Pull => pull(&ctx, key, remote, &stop).await,
+            }
+        };
+        let result = future::or(run, async {
+            shutdown.wait().await;
+            Ok(())
+        })
+        .await;
+        match result {
+            Ok(()) => log::info!("relay {direction:?} {key} {url}: ended"),
+            Err(e) => log::warn!("relay {direction:?} {key} {url}: {e}"),
+        }
+        // A relay that ended by itself is no longer listed (unless restarted meanwhile).
+        let mut running = ctx.relays.lock();
+        if running
+            .get(&id)
+            .is_some_and(|flag| Arc::ptr_eq(flag, &stop))
+        {
+            running.remove(&id);
+        }
+    })
+    .detach();
+}
+
+/// A relay connection that reached Publishing/Playing, with the bytes and events that came
+/// after that in the same read (e.g. the stream's first frames).
+struct Opened {
+    conn: Conn,
+    session: RefCell<ClientSession>,
+    input: BytesMut,
+    pending: Vec<ClientEvent>,
+}
+
+/// Connect to `remote` and run the client session until it publishes or plays.
+async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, String> {
+    let address = format!("{}:{}", remote.host, remote.port);
+    let target = format!("rtmp://{address}/{}", remote.app);
+    let addr = address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("connect to {target}: cannot resolve {}", remote.host))?;
+    let setup = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect to {target}: {e}"))?;
+        let conn = Conn::new(stream).map_err(|e| format!("connect to {target}: {e}"))?;
+        let mut seed = [0u8; RANDOM_LEN];
+        random::fill(&mut seed);
+        let session = RefCell::new(ClientSession::new(remote, role, ctx.uptime_ms(), &seed));
+        let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
+        session.borrow_mut().start(&mut out);
+        loop {
+            conn.write_all(&out)
+                .await
+                .map_err(|e| format!("{target}: {e}"))?;
+            out.clear();
+            if conn
+                .read(&mut input, BIG_READ)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err(format!("{target} closed the connection"));
+            }
+            let mut events = session.borrow_mut().feed(&mut input, &mut out)?.into_iter();
+            while let Some(event) = events.next() {
+                match event {
+                    ClientEvent::Publishing | ClientEvent::Playing => {
+                        conn.write_all(&out).await.map_err(|e| e.to_string())?;
+                        let pending = events.collect();
+                        return Ok(Opened {
+                            conn,
+                            session,
+                            input,
+                            pending,
+                        });
+                    }
+                    ClientEvent::Closed(why) => return Err(why),
+                    _ => {}
+                }
+            }
+        }
+    };
+    let timeout = async {
+        glommio::timer::sleep(SETUP_TIMEOUT).await;
+        Err(format!("{target}: no answer within {SETUP_TIMEOUT:?}"))
+    };
+    future::or(setup, timeout).await
+}
+
+/// Send the local stream `key` to `remote` until it ends or the relay is stopped.
+async fn push(
+    ctx: &CoreContext,
+    key: &StreamKey,
+    remote: RtmpUrl,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let Opened {
+        conn,
+        session,
+        mut input,
+        ..
+    } = open(ctx, remote, Role::Publish).await?;
+    let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
+    let _subscription = ctx
+        .hub
+        .subscribe(key.clone(), outbox.clone())
+        .map_err(|_| format!("{key} has too many players"))?;
+    let send = async {
+        let (mut batch, mut out) = (Vec::new(), BytesMut::new());
+        loop {
+            outbox.ready().await;
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            outbox.take_batch(super::writer::WRITE_BATCH, &mut batch);
+            if batch.is_empty() {
+                return Err(format!("fell more than {} ms behind", outbox.limit_ms()));
+            }
+            for item in batch.drain(..) {
+                match item {
+                    Delivery::Frame(frame) => {
+                        let ty = frame.kind.rtmp_type();
+                        session
+                            .borrow_mut()
+                            .send_media(ty, frame.ts, frame.body.clone(), &mut out);
+                    }
+                    Delivery::StreamEnd => return Ok(()),
+                    Delivery::StreamStart | Delivery::Raw(_) => {}
+                }
+            }
+            conn.write_all(&out)
+                .await
+                .map_err(|e| format!("write error: {e}"))?;
+            out.clear();
+        }
+    };
+    // Acknowledgements and pings from the remote server.
+    let receive = async {
+        let mut out = BytesMut::new();
+        loop {
+            if conn
+                .read(&mut input, BIG_READ)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err("the remote server closed the connection".to_string());
+            }
+            for event in session.borrow_mut().feed(&mut input, &mut out)? {
+                if let ClientEvent::Closed(why) = event {
+                    return Err(why);
+                }
+            }
+            if !out.is_empty() {
+                conn.write_all(&out).await.map_err(|e| e.to_string())?;
+                out.clear();
+            }
+        }
+    };
+    future::or(send, receive).await
+}
+
+/// Play `remote` and publish it here as `key` until it ends or the relay is stopped.
+async fn pull(
+    ctx: &CoreContext,
+    key: &StreamKey,
+    remote: RtmpUrl,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let Opened {
+        conn,
+        session,
+        mut input,
+        pending,
+    } = open(ctx, remote, Role::Play).await?;
+    let ends = (conn.peer, conn.local);
+    let mut publisher = Publisher::start(ctx, key.clone(), ends)
+        .map_err(|_| format!("{key} is already being published"))?;
+    let mut out = BytesMut::new();
+    let mut events = pending;
+    loop {
+        for event in events.drain(..) {
+            match event {
+                ClientEvent::Media(msg) => {
+                    match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
+                        Ok(frame) => publisher.send(frame),
+                        Err(Skip::Malformed(e)) => log::debug!("relay {key}: dropped tag: {e}"),
+                        Err(Skip::Ignored | Skip::NotMedia) => {}
+                    }
+                }
+                ClientEvent::Closed(why) => return Err(why),
+                ClientEvent::Status { code, .. } if code.ends_with("UnpublishNotify") => {
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if !out.is_empty() {
+            conn.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+        }
+        if conn
+            .read(&mut input, BIG_READ)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Err("the remote server closed the connection".to_string());
+        }
+        events = session.borrow_mut().feed(&mut input, &mut out)?;
+    }
+}

@@ -1,0 +1,114 @@
+//! Relays through the control API, between two livego servers on loopback (a real RTMP peer
+//! on each side): `/control/pull` plays a remote stream and publishes it locally,
+//! `/control/push` sends a local stream to a remote server; `oper=stop` ends them; wrong
+//! parameters get 400 with a usage message.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::api::{api_get, envelope, livestat};
+use common::{Server, live_stream, play_ffmpeg};
+
+fn relay(server: &Server, kind: &str, oper: &str, name: &str, url: &str) -> common::http::Response {
+    let path = format!("/control/{kind}?oper={oper}&app=live&name={name}&url={url}");
+    api_get(server, &path, &[])
+}
+
+/// Wait until `server` has a publisher of `key` (or not), within `timeout`.
+fn wait_publisher(server: &Server, key: &str, present: bool, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if livestat(server, None).publishers_of(key).is_empty() != present {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn pull_publishes_a_remote_stream_locally() {
+    let origin = Server::start("");
+    let edge = Server::start("");
+    let (source, mut publisher) = live_stream(&origin, "src");
+    envelope(
+        &relay(&edge, "pull", "start", "copy", &source),
+        200,
+        "pull start",
+    );
+    assert!(wait_publisher(
+        &edge,
+        "live/copy",
+        true,
+        Duration::from_secs(10)
+    ));
+    let played = play_ffmpeg(&edge.rtmp_url("copy"), 6.0, &edge.path("rtmp.flv"));
+    played.assert_clean(5.0);
+    let played = play_ffmpeg(&edge.flv_url("copy"), 5.0, &edge.path("http.flv"));
+    played.assert_clean(4.0);
+    envelope(
+        &relay(&edge, "pull", "stop", "copy", &source),
+        200,
+        "pull stop",
+    );
+    assert!(wait_publisher(
+        &edge,
+        "live/copy",
+        false,
+        Duration::from_secs(10)
+    ));
+    envelope(
+        &relay(&edge, "pull", "stop", "copy", &source),
+        404,
+        "second stop",
+    );
+    publisher.assert_running("origin publisher");
+}
+
+#[test]
+fn push_sends_a_local_stream_to_a_remote_server() {
+    let local = Server::start("");
+    let remote = Server::start("");
+    let (_url, mut publisher) = live_stream(&local, "out");
+    let target = remote.rtmp_url("in");
+    envelope(
+        &relay(&local, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    assert!(wait_publisher(
+        &remote,
+        "live/in",
+        true,
+        Duration::from_secs(10)
+    ));
+    let played = play_ffmpeg(&remote.rtmp_url("in"), 6.0, &remote.path("pushed.flv"));
+    played.assert_clean(5.0);
+    envelope(
+        &relay(&local, "push", "stop", "out", &target),
+        200,
+        "push stop",
+    );
+    assert!(
+        wait_publisher(&remote, "live/in", false, Duration::from_secs(10)),
+        "stopping the push ends the remote stream"
+    );
+    publisher.assert_running("local publisher");
+}
+
+#[test]
+fn wrong_relay_parameters_get_400_with_usage() {
+    let server = Server::start("");
+    let missing = api_get(&server, "/control/pull?oper=start&app=live&name=x", &[]);
+    let data = envelope(&missing, 400, "no url");
+    assert!(
+        data.as_str().is_some_and(|s| s.contains("oper=start|stop")),
+        "{data}"
+    );
+    let bad_url = relay(&server, "push", "start", "x", "http://example");
+    envelope(&bad_url, 400, "not an rtmp URL");
+    let bad_oper = relay(&server, "push", "pause", "x", "rtmp://127.0.0.1:1/live/x");
+    envelope(&bad_oper, 400, "unknown oper");
+}
