@@ -112,3 +112,45 @@ fn wrong_relay_parameters_get_400_with_usage() {
     let bad_oper = relay(&server, "push", "pause", "x", "rtmp://127.0.0.1:1/live/x");
     envelope(&bad_oper, 400, "unknown oper");
 }
+
+fn static_push_config(target_port: u16) -> String {
+    format!(
+        "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    api: true\n    \
+         static_push: [\"rtmp://127.0.0.1:{target_port}/live\"]\n"
+    )
+}
+
+#[test]
+fn static_push_relays_every_published_stream() {
+    let target = Server::start("");
+    let port = target.rtmp_addr().port();
+    let origin = Server::start(&static_push_config(port));
+    let (_url, mut publisher) = live_stream(&origin, "cam");
+    assert!(wait_publisher(
+        &target,
+        "live/cam",
+        true,
+        Duration::from_secs(10)
+    ));
+    let played = play_ffmpeg(&target.rtmp_url("cam"), 6.0, &target.path("static.flv"));
+    played.assert_clean(5.0);
+    publisher.assert_running("origin publisher");
+}
+
+#[test]
+fn static_push_reconnects_when_the_target_comes_up_later() {
+    let port = common::free_port();
+    let origin = Server::start(&static_push_config(port));
+    let (_url, mut publisher) = live_stream(&origin, "late");
+    thread::sleep(Duration::from_secs(3));
+    let target = Server::start(&format!("rtmp_addr: \"127.0.0.1:{port}\"\n"));
+    // Attempts at 0, 1, 3, 7 s after publishing: the target is up by the third.
+    assert!(
+        wait_publisher(&target, "live/late", true, Duration::from_secs(15)),
+        "the static push reconnected: {}",
+        origin.log()
+    );
+    let played = play_ffmpeg(&target.rtmp_url("late"), 5.0, &target.path("late.flv"));
+    played.assert_clean(4.0);
+    publisher.assert_running("origin publisher");
+}

@@ -1,13 +1,15 @@
 //! A published stream on its owning core and everything fed from it there: the hub's
 //! publication (fan-out to players), the stats entry, HLS output (apps with `hls: true`) and
-//! the FLV archive (`flv_archive`). Used by RTMP publishers and by pull relays alike.
+//! the FLV archive (`flv_archive`) and the app's `static_push` relays. Used by RTMP publishers and by pull relays alike.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::archive::Archive;
 use super::core::CoreContext;
 use super::http::unix_now;
+use super::relay;
 use crate::hls::store::HlsOutput;
 use crate::stream::hub::Publication;
 use crate::stream::registry::AlreadyPublishing;
@@ -25,7 +27,7 @@ impl Publisher {
     /// Become the owner of `key` (the app is `key.app`); `ends` are the client's and our
     /// addresses, for the stats.
     pub fn start(
-        ctx: &CoreContext,
+        ctx: &Rc<CoreContext>,
         key: StreamKey,
         ends: (SocketAddr, SocketAddr),
     ) -> Result<Publisher, AlreadyPublishing> {
@@ -37,6 +39,7 @@ impl Publisher {
         let hls_app = config.app(&key.app).is_some_and(|a| a.hls);
         let session = publication.session();
         let hls = hls_app.then(|| ctx.hls.start(key.clone(), session));
+        relay::start_static_pushes(ctx, &key, session);
         let archive = config
             .flv_archive
             .then(|| Archive::start(&config.flv_dir, key, unix_now(), &ctx.archive_gate));

@@ -3,6 +3,8 @@
 //! one (players, HLS and the archive see it like any stream). Each relay is a task on the core
 //! that got the API request, driving the sans-IO [`ClientSession`].
 //!
+//! `server[].static_push` pushes every stream of an app while it is live, with backoff.
+//!
 //! `oper=stop` (from any core) raises the relay's stop flag, which its task sees at the next
 //! frame it handles; a live relay handles frames many times a second.
 
@@ -30,9 +32,12 @@ use crate::rtmp::url::RtmpUrl;
 use crate::stream::StreamKey;
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox};
+use crate::stream::registry::SessionId;
 
 /// How long connecting and reaching Publishing/Playing may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between static push attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -147,6 +152,63 @@ struct Opened {
     pending: Vec<ClientEvent>,
 }
 
+/// `server[].static_push`: while session `session` of `key` is live, push it to
+/// `{url}/{name}` for each of the app's URLs, reconnecting after 1, 2, 4 … 30 s.
+pub fn start_static_pushes(ctx: &Rc<CoreContext>, key: &StreamKey, session: SessionId) {
+    let Some(app) = ctx.config.app(&key.app) else {
+        return;
+    };
+    for base in &app.static_push {
+        let target = format!("{}/{}", base.trim_end_matches('/'), key.name);
+        let remote = match RtmpUrl::parse(&target) {
+            Ok(remote) if !remote.tls => remote,
+            Ok(_) => {
+                log::warn!("static_push {target}: rtmps:// is not supported yet");
+                continue;
+            }
+            Err(e) => {
+                log::warn!("static_push {target}: {e}");
+                continue;
+            }
+        };
+        let (ctx, key) = (ctx.clone(), key.clone());
+        glommio::spawn_local(async move {
+            let shutdown = ctx.shutdown.clone();
+            let run = static_push(&ctx, &key, session, remote, &target);
+            future::or(run, shutdown.wait()).await;
+        })
+        .detach();
+    }
+}
+
+async fn static_push(
+    ctx: &Rc<CoreContext>,
+    key: &StreamKey,
+    session: SessionId,
+    remote: RtmpUrl,
+    target: &str,
+) {
+    let never = AtomicBool::new(false);
+    let mut backoff = Duration::from_secs(1);
+    let live = || {
+        ctx.hub
+            .registry()
+            .owner(key)
+            .is_some_and(|o| o.session == session)
+    };
+    while live() {
+        match push(ctx, key, remote.clone(), &never).await {
+            Ok(()) => log::info!("static_push {key} to {target}: ended"),
+            Err(e) => log::warn!("static_push {key} to {target}: {e}; retry in {backoff:?}"),
+        }
+        if !live() {
+            break;
+        }
+        glommio::timer::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// Connect to `remote` and run the client session until it publishes or plays.
 async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, String> {
     let address = format!("{}:{}", remote.host, remote.port);
@@ -207,7 +269,7 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
 
 /// Send the local stream `key` to `remote` until it ends or the relay is stopped.
 async fn push(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     key: &StreamKey,
     remote: RtmpUrl,
     stop: &AtomicBool,
@@ -280,7 +342,7 @@ async fn push(
 
 /// Play `remote` and publish it here as `key` until it ends or the relay is stopped.
 async fn pull(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     key: &StreamKey,
     remote: RtmpUrl,
     stop: &AtomicBool,

@@ -278,6 +278,14 @@ fn write_config(dir: &TestDir, ports: [u16; 4], extra_yaml: &str) -> (PathBuf, S
     (config, yaml)
 }
 
+/// The port of a `KEY: "HOST:PORT"` line in `extra_yaml`, so the harness waits on the port
+/// the server really uses.
+fn overridden_port(extra_yaml: &str, key: &str) -> Option<u16> {
+    let line = extra_yaml.lines().find(|l| l.starts_with(key))?;
+    let value = line.split_once(':')?.1.trim().trim_matches('"');
+    value.rsplit_once(':')?.1.parse().ok()
+}
+
 impl Server {
     /// Starts the server with the harness defaults (`rtmp_noauth`, `cores: 1`, `gop_num: 1`,
     /// `read_timeout: 10`, `player_queue_ms: 3000`, `level: info`). A top-level key in
@@ -296,8 +304,12 @@ impl Server {
     /// [`Server::start`] with another program standing in for livego (harness self-tests).
     pub fn start_program(program: &Path, extra_yaml: &str) -> Server {
         let dir = TestDir::new("server");
-        let (rtmp_port, httpflv_port, hls_port, api_port) =
-            (free_port(), free_port(), free_port(), free_port());
+        let (rtmp_port, httpflv_port, hls_port, api_port) = (
+            overridden_port(extra_yaml, "rtmp_addr").unwrap_or_else(free_port),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
         let (config, yaml) = write_config(
             &dir,
             [rtmp_port, httpflv_port, hls_port, api_port],
