@@ -229,19 +229,8 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
         let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
         session.borrow_mut().start(&mut out);
         loop {
-            conn.write_all(&out)
-                .await
-                .map_err(|e| format!("{target}: {e}"))?;
-            out.clear();
-            if conn
-                .read(&mut input, BIG_READ)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err(format!("{target} closed the connection"));
-            }
-            let mut events = session.borrow_mut().feed(&mut input, &mut out)?.into_iter();
+            let events = exchange(&conn, &session, &mut input, &mut out).await;
+            let mut events = events.map_err(|e| format!("{target}: {e}"))?.into_iter();
             while let Some(event) = events.next() {
                 match event {
                     ClientEvent::Publishing | ClientEvent::Playing => {
@@ -318,22 +307,10 @@ async fn push(
     let receive = async {
         let mut out = BytesMut::new();
         loop {
-            if conn
-                .read(&mut input, BIG_READ)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("the remote server closed the connection".to_string());
-            }
-            for event in session.borrow_mut().feed(&mut input, &mut out)? {
+            for event in exchange(&conn, &session, &mut input, &mut out).await? {
                 if let ClientEvent::Closed(why) = event {
                     return Err(why);
                 }
-            }
-            if !out.is_empty() {
-                conn.write_all(&out).await.map_err(|e| e.to_string())?;
-                out.clear();
             }
         }
     };
@@ -378,18 +355,26 @@ async fn pull(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if !out.is_empty() {
-            conn.write_all(&out).await.map_err(|e| e.to_string())?;
-            out.clear();
-        }
-        if conn
-            .read(&mut input, BIG_READ)
-            .await
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Err("the remote server closed the connection".to_string());
-        }
-        events = session.borrow_mut().feed(&mut input, &mut out)?;
+        events = exchange(&conn, &session, &mut input, &mut out).await?;
     }
+}
+
+/// Send what the session has queued, then wait for the server's next bytes and feed them.
+async fn exchange(
+    conn: &Conn,
+    session: &RefCell<ClientSession>,
+    input: &mut BytesMut,
+    out: &mut BytesMut,
+) -> Result<Vec<ClientEvent>, String> {
+    if !out.is_empty() {
+        conn.write_all(out)
+            .await
+            .map_err(|e| format!("write error: {e}"))?;
+        out.clear();
+    }
+    let read = conn.read(input, BIG_READ).await;
+    if read.map_err(|e| format!("read error: {e}"))? == 0 {
+        return Err("the remote server closed the connection".into());
+    }
+    session.borrow_mut().feed(input, out)
 }
