@@ -241,13 +241,6 @@ impl Reader {
         }
     }
 
-    fn register(&self, role: StatsRole, key: &StreamKey) -> StatsGuard {
-        let ends = (self.conn.peer, self.conn.local);
-        self.ctx
-            .stats
-            .register(role, Protocol::Rtmp, key.clone(), ends)
-    }
-
     fn play(&mut self, app: &str, name: &str, session: &mut Session, out: &mut BytesMut) {
         let key = StreamKey::new(app, name);
         session.accept_play(name, out);
@@ -275,7 +268,11 @@ impl Reader {
             wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
         }
         log::info!("rtmp {}: playing {key}", self.conn.peer);
-        let stats = self.register(StatsRole::Player, &key);
+        let ends = (self.conn.peer, self.conn.local);
+        let stats = self
+            .ctx
+            .stats
+            .register(StatsRole::Player, Protocol::Rtmp, key.clone(), ends);
         self.outbox.set_stats(stats.stats.clone());
         self.role = Role::Player((subscription, stats));
         self.stream = Some(key);

@@ -209,15 +209,6 @@ impl CoreHub {
             stream.end();
         }
     }
-
-    /// Number of players on this core, per stream.
-    pub fn local_players(&self) -> Vec<(StreamKey, usize)> {
-        let local = self.local.borrow();
-        local
-            .iter()
-            .map(|(k, s)| (k.clone(), s.player_count()))
-            .collect()
-    }
 }
 
 /// A live stream published on this core; dropping it ends the stream for every player.

@@ -61,10 +61,6 @@ impl MeshSender {
         })
     }
 
-    pub fn dropped_frames(&self) -> u64 {
-        self.dropped_frames.get()
-    }
-
     /// Send `msg` to `core` without waiting; order per destination is preserved.
     pub fn send(self: &Rc<Self>, core: usize, msg: CoreMsg) {
         let Some(backlog) = self.backlogs.get(core) else {

@@ -125,15 +125,6 @@ impl Registry {
     pub fn owner(&self, key: &StreamKey) -> Option<Owner> {
         self.lock().get(key).and_then(|e| e.owner)
     }
-
-    /// Live streams and their owners, for stats.
-    pub fn live(&self) -> Vec<(StreamKey, Owner)> {
-        let streams = self.lock();
-        let live = streams
-            .iter()
-            .filter_map(|(k, e)| Some((k.clone(), e.owner?)));
-        live.collect()
-    }
 }
 
 #[cfg(test)]
