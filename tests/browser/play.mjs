@@ -1,7 +1,11 @@
 // Opens PAGE_URL (page.html?src=PLAYLIST) in headless Debian Chromium via playwright-core and
 // judges hls.js playback: playing within 20 s, then over 5 s of wall time the video's
 // currentTime advances by more than 3 s, frames and audio are decoded, and hls.js reports no
-// error event at all. Prints what it saw; exits 0 (pass) or 1 (fail).
+// error event at all — except one: a non-fatal bufferSeekOverHole within the first second of the
+// stream. With B-frames the first video frame is presented a frame or two after the
+// segment's first timestamp, and hls.js (depending on timing) reports skipping that start gap;
+// ffmpeg's own HLS output gets the same report (--selftest). Prints what it saw; exits 0 (pass)
+// or 1 (fail).
 //
 //     node play.mjs PAGE_URL
 // env: CHROMIUM (default /usr/bin/chromium)
@@ -112,7 +116,12 @@ try {
     }
   }
   for (const e of s.errors) {
-    problems.push(`hls.js error: ${e.type} ${e.details} fatal=${e.fatal} ${e.url} ${e.reason}`.trim());
+    const line = `hls.js error: ${e.type} ${e.details} fatal=${e.fatal} ${e.url} ${e.reason}`.trim();
+    if (isStartGapSkip(e)) {
+      console.log(`tolerated start gap: ${line}`);
+      continue;
+    }
+    problems.push(line);
   }
   console.log("events:\n  " + s.events.join("\n  "));
 } catch (e) {
@@ -121,6 +130,11 @@ try {
   if (browser) await browser.close().catch(() => {});
   rmSync(profile, { recursive: true, force: true });
   clearTimeout(hard);
+}
+
+/** hls.js skipping the small gap before the first presented video frame. */
+function isStartGapSkip(e) {
+  return e.details === "bufferSeekOverHole" && !e.fatal && e.currentTime < 1;
 }
 
 if (problems.length) {
