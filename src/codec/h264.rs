@@ -237,6 +237,21 @@ fn put_nal(out: &mut Vec<u8>, nal: &[u8]) {
     out.extend_from_slice(nal);
 }
 
+/// A small configuration for tests (baseline, one 2-byte SPS and PPS).
+#[cfg(test)]
+impl AvcConfig {
+    pub(crate) fn tiny_fixture(nalu_length_size: u8) -> AvcConfig {
+        AvcConfig {
+            profile: 66,
+            compatibility: 0,
+            level: 30,
+            nalu_length_size,
+            sps: vec![Bytes::from_static(&[0x67, 1])],
+            pps: vec![Bytes::from_static(&[0x68, 2])],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,17 +271,6 @@ mod tests {
                 .is_sequence_header()
         );
         tag.body.slice(5..)
-    }
-
-    fn config(nalu_length_size: u8) -> AvcConfig {
-        AvcConfig {
-            profile: 66,
-            compatibility: 0,
-            level: 30,
-            nalu_length_size,
-            sps: vec![Bytes::from_static(&[0x67, 1])],
-            pps: vec![Bytes::from_static(&[0x68, 2])],
-        }
     }
 
     #[test]
@@ -316,7 +320,7 @@ mod tests {
             0, 2, 9, 0x10, 0, 2, 0x67, 9, 0, 2, 0x68, 9, 0, 3, 0x65, 1, 2,
         ];
         let mut out = vec![0xaa];
-        to_annexb(&frame, &config(2), true, &mut out).unwrap();
+        to_annexb(&frame, &AvcConfig::tiny_fixture(2), true, &mut out).unwrap();
         let expected = [
             &[0xaa, 0, 0, 0, 1, 9, 0x10][..],
             &[0, 0, 0, 1, 0x67, 9, 0, 0, 0, 1, 0x68, 9],
@@ -329,7 +333,7 @@ mod tests {
     fn annexb_inserts_params_after_in_band_aud() {
         let frame = [2, 9, 0x10, 2, 6, 5, 1, 0x65];
         let mut out = Vec::new();
-        to_annexb(&frame, &config(1), false, &mut out).unwrap();
+        to_annexb(&frame, &AvcConfig::tiny_fixture(1), false, &mut out).unwrap();
         let expected = [
             &[0, 0, 0, 1, 9, 0x10][..],
             &[0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2],
@@ -353,7 +357,7 @@ mod tests {
         );
         assert_eq!(nals.len(), 2);
         let mut out = Vec::new();
-        assert!(to_annexb(&frame, &config(4), true, &mut out).is_err());
+        assert!(to_annexb(&frame, &AvcConfig::tiny_fixture(4), true, &mut out).is_err());
         assert!(out.is_empty());
         assert!(nal_units(&[0, 0, 0], 4).next().unwrap().is_err());
         assert!(nal_units(&[1, 0x41], 3).next().unwrap().is_err());
@@ -393,7 +397,7 @@ mod tests {
                 let _ = nal.map(nal_type);
             }
             let mut out = Vec::new();
-            let _ = to_annexb(&data, &config(size), true, &mut out);
+            let _ = to_annexb(&data, &AvcConfig::tiny_fixture(size), true, &mut out);
         }
     }
 }

@@ -267,17 +267,6 @@ mod tests {
 
     const AAC_FLV: &[u8] = include_bytes!("../../tests/fixtures/h264_aac_2s.flv");
 
-    fn avc(nalu_length_size: u8) -> AvcConfig {
-        AvcConfig {
-            profile: 66,
-            compatibility: 0,
-            level: 30,
-            nalu_length_size,
-            sps: vec![Bytes::from_static(&[0x67, 1])],
-            pps: vec![Bytes::from_static(&[0x68, 2])],
-        }
-    }
-
     /// AAC-LC, 44.1 kHz, stereo.
     fn aac() -> AudioCodec {
         AudioCodec::Aac(AudioSpecificConfig::parse(&[0x12, 0x10]).unwrap())
@@ -310,17 +299,20 @@ mod tests {
         ] {
             for keyframe in [false, true] {
                 let mut expected = Vec::new();
-                to_annexb(frame, &avc(2), keyframe, &mut expected).unwrap();
-                assert_eq!(annexb_bytes(frame, &avc(2), keyframe), expected);
+                to_annexb(frame, &AvcConfig::tiny_fixture(2), keyframe, &mut expected).unwrap();
+                assert_eq!(
+                    annexb_bytes(frame, &AvcConfig::tiny_fixture(2), keyframe),
+                    expected
+                );
             }
         }
-        assert!(annexb(&[0, 0, 0, 9, 0x65], &avc(4), true).is_err());
+        assert!(annexb(&[0, 0, 0, 9, 0x65], &AvcConfig::tiny_fixture(4), true).is_err());
     }
 
     #[test]
     fn tables_and_late_audio() {
         let mut muxer = Muxer::new(Tracks {
-            video: Some(avc(4)),
+            video: Some(AvcConfig::tiny_fixture(4)),
             audio: None,
         });
         let mut out = Vec::new();
@@ -358,7 +350,7 @@ mod tests {
     #[test]
     fn video_pes() {
         let mut muxer = Muxer::new(Tracks {
-            video: Some(avc(4)),
+            video: Some(AvcConfig::tiny_fixture(4)),
             audio: Some(aac()),
         });
         let idr = [0, 0, 0, 3, 0x65, 0x88, 0x84];
@@ -440,7 +432,7 @@ mod tests {
     #[test]
     fn mp3_as_is_without_pcr_next_to_video() {
         let mut muxer = Muxer::new(Tracks {
-            video: Some(avc(4)),
+            video: Some(AvcConfig::tiny_fixture(4)),
             audio: Some(AudioCodec::Mpeg(mp3::Version::Mpeg1)),
         });
         let mut out = Vec::new();
