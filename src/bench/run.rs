@@ -130,7 +130,13 @@ async fn drive(o: Options) -> Result<Value, String> {
         task.await;
     }
     let play_secs = deadline.saturating_duration_since(join_at).as_secs_f64();
-    let stats: Vec<_> = players.iter().map(|(s, _, _)| s.borrow().clone()).collect();
+    let mut stats: Vec<_> = players.iter().map(|(s, _, _)| s.borrow().clone()).collect();
+    for s in stats
+        .iter_mut()
+        .filter(|s| !s.playing && s.failed.is_none())
+    {
+        s.failed = Some("not playing by the end of the run".into());
+    }
     let entries: Vec<Entry> = players
         .iter()
         .zip(&stats)
