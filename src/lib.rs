@@ -3,6 +3,7 @@
 
 pub mod amf;
 pub mod api;
+pub mod bench;
 pub mod codec;
 pub mod config;
 pub mod crypto;

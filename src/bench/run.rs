@@ -1,0 +1,168 @@
+//! One run: open the publishers, let them warm up, join the players at the configured pace,
+//! stop everyone at the deadline and summarise. A single glommio executor on the calling
+//! thread (pin it with `taskset`); one task per connection.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use glommio::{LocalExecutorBuilder, Placement};
+use serde_json::{Value, json};
+
+use super::args::Options;
+use super::net::open_rtmp;
+use super::player::{self, Shared, Spec};
+use super::publisher::{self, PublisherState};
+use super::report::{self, Entry, Totals};
+use super::schedule::Schedule;
+use super::stats::PlayerStats;
+use crate::rtmp::client::{Role, RtmpUrl};
+
+pub fn run(options: Options) -> Result<Value, String> {
+    let executor = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("livego-bench")
+        .make()
+        .map_err(|e| format!("cannot start the glommio executor: {e}"))?;
+    executor.run(drive(options))
+}
+
+async fn sleep_until(at: Instant) {
+    glommio::timer::sleep(at.saturating_duration_since(Instant::now())).await;
+}
+
+/// The stream name of publisher `i` of `n`.
+fn stream_name(base: &str, i: usize, n: usize) -> String {
+    if n == 1 {
+        return base.to_string();
+    }
+    match base.split_once('?') {
+        Some((name, query)) => format!("{name}-{i}?{query}"),
+        None => format!("{base}-{i}"),
+    }
+}
+
+/// The HTTP-FLV URL of publisher `i` of `n`: `-i` before `.flv`.
+fn http_url(base: &str, i: usize, n: usize) -> String {
+    match base.rsplit_once(".flv") {
+        Some((head, tail)) if n > 1 => format!("{head}-{i}.flv{tail}"),
+        _ => base.to_string(),
+    }
+}
+
+async fn drive(o: Options) -> Result<Value, String> {
+    let started = Instant::now();
+    let url = RtmpUrl::parse(&o.url)?;
+    let n = o.publishers;
+    let shared = Rc::new(Shared::default());
+    let schedule = match &o.flv {
+        Some(path) => {
+            let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(Schedule::from_flv(&file).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let bitrate = schedule
+        .as_ref()
+        .map_or(o.bitrate_kbps * 1000.0, Schedule::bitrate);
+    let mut opened = Vec::new();
+    if schedule.is_some() {
+        for i in 0..n {
+            let mut target = url.clone();
+            target.stream = stream_name(&url.stream, i, n);
+            let what = format!("publish to {}/{}", url.tc_url, target.stream);
+            opened.push(
+                open_rtmp(target, Role::Publish, 4096)
+                    .await
+                    .map_err(|e| format!("{what}: {e}"))?,
+            );
+        }
+    }
+    let join_at = Instant::now()
+        + if opened.is_empty() {
+            Duration::ZERO
+        } else {
+            o.warmup
+        };
+    let deadline = join_at + o.duration;
+    let mut tasks = Vec::new();
+    let mut publishers = Vec::new();
+    for (i, conn) in opened.into_iter().enumerate() {
+        let state = Rc::new(PublisherState::default());
+        publishers.push(state.clone());
+        let schedule = schedule.clone().ok_or("publisher without a file")?;
+        let run = publisher::run(conn, i, schedule, shared.probe.clone(), state);
+        tasks.push(glommio::spawn_local(future::or(run, sleep_until(deadline))));
+    }
+    let total = o.players + o.http_players;
+    let mut players = Vec::new();
+    for k in 0..total {
+        let stats = Rc::new(RefCell::new(PlayerStats::default()));
+        let slow = k >= total - o.slow_players.min(total);
+        let spec = Spec {
+            publisher: k % n,
+            probe: !slow && o.probe_players.is_none_or(|p| k < p),
+            rate_limit: slow.then_some(bitrate / 8.0 * o.slow_rate),
+        };
+        players.push((stats.clone(), slow, k % n));
+        let start = join_at + o.join_interval * k as u32;
+        let (shared, stats) = (shared.clone(), stats.clone());
+        let play: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = if k < o.players {
+            let mut target = url.clone();
+            target.stream = stream_name(&url.stream, k % n, n);
+            Box::pin(player::rtmp(target, spec, shared, stats))
+        } else {
+            let base = o.http_flv.as_deref().unwrap_or_default();
+            Box::pin(player::http_flv(
+                http_url(base, k % n, n),
+                spec,
+                shared,
+                stats,
+            ))
+        };
+        let run = async move {
+            sleep_until(start).await;
+            play.await
+        };
+        tasks.push(glommio::spawn_local(future::or(run, sleep_until(deadline))));
+    }
+    for task in tasks {
+        task.await;
+    }
+    let play_secs = deadline.saturating_duration_since(join_at).as_secs_f64();
+    let mut stats: Vec<_> = players.iter().map(|(s, _, _)| s.borrow().clone()).collect();
+    for s in stats
+        .iter_mut()
+        .filter(|s| !s.playing && s.failed.is_none())
+    {
+        s.failed = Some("not playing by the end of the run".into());
+    }
+    let entries: Vec<Entry> = players
+        .iter()
+        .zip(&stats)
+        .map(|((_, slow, p), stats)| Entry {
+            stats,
+            slow: *slow,
+            publisher_ts: publishers.get(*p).map(|s| s.last_ts.get()),
+        })
+        .collect();
+    let publisher_json: Vec<Value> = publishers
+        .iter()
+        .map(|p| {
+            json!({
+                "bytes": p.bytes.get(),
+                "video_frames": p.video_frames.get(),
+                "last_ts": p.last_ts.get(),
+                "error": *p.error.borrow(),
+            })
+        })
+        .collect();
+    let totals = Totals {
+        latency: shared.latency.borrow().clone(),
+        play_secs,
+        wall_secs: started.elapsed().as_secs_f64(),
+        cpu_secs: report::cpu_secs(),
+        publishers: json!({ "stream_kbps": bitrate / 1000.0, "each": publisher_json }),
+    };
+    Ok(report::summarize(&entries, &totals))
+}
