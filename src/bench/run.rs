@@ -162,7 +162,11 @@ async fn drive(o: Options) -> Result<Value, String> {
         play_secs,
         wall_secs: started.elapsed().as_secs_f64(),
         cpu_secs: report::cpu_secs(),
-        publishers: json!({ "stream_kbps": bitrate / 1000.0, "each": publisher_json }),
+        publishers: json!({
+            "stream_kbps": bitrate / 1000.0,
+            "publishing": publishers.iter().filter(|p| p.error.borrow().is_none() && p.video_frames.get() > 0).count(),
+            "each": publisher_json,
+        }),
     };
     Ok(report::summarize(&entries, &totals))
 }
