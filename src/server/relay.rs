@@ -131,8 +131,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
                 Direction::Push => {
                     let live = || ctx.hub.registry().owner(key).is_some();
                     let what = format!("push {key} to {url}");
-                    push_retrying(&ctx, key, &remote, &stop, &listed.stats, live, &what).await;
-                    Ok(())
+                    push_retrying(&ctx, key, &remote, &stop, &listed.stats, live, &what).await
                 }
                 Direction::Pull => pull(&ctx, key, remote, &stop, &listed.stats).await,
             }
@@ -214,12 +213,16 @@ async fn static_push(
             .is_some_and(|o| o.session == session)
     };
     let what = format!("static_push {key} to {target}");
-    push_retrying(ctx, key, &remote, &never, &listed.stats, live, &what).await;
+    match push_retrying(ctx, key, &remote, &never, &listed.stats, live, &what).await {
+        Ok(()) => log::info!("{what}: ended"),
+        Err(e) => log::warn!("{what}: {e}"),
+    }
 }
 
 /// Push `key` to `remote` (static_push and `/control/push`): the first attempt at once, then,
 /// after a failed or dropped connection, another after 1, 2, 4 … 30 s (1 s again after a
-/// connection that went live) as long as `live()` and not `stop`. Ends when the stream ends.
+/// connection that went live) as long as `live()` and not `stop`. Ends when the stream ends
+/// or the push is stopped (Ok), or with the last error when it gives up; logs each retry.
 async fn push_retrying(
     ctx: &Rc<CoreContext>,
     key: &StreamKey,
@@ -228,7 +231,7 @@ async fn push_retrying(
     listed: &RelayStats,
     live: impl Fn() -> bool,
     what: &str,
-) {
+) -> Result<(), String> {
     let mut backoff = Duration::from_secs(1);
     loop {
         listed.set_state(RelayState::Connecting);
@@ -237,28 +240,22 @@ async fn push_retrying(
             backoff = Duration::from_secs(1);
         }
         let error = match result {
-            Ok(()) => {
-                log::info!("{what}: ended");
-                return;
-            }
+            Ok(()) => return Ok(()),
+            Err(e) if stop.load(Ordering::Relaxed) || !live() => return Err(e),
             Err(e) => e,
         };
-        if stop.load(Ordering::Relaxed) || !live() {
-            log::warn!("{what}: {error}");
-            return;
-        }
         log::warn!("{what}: {error}; retry in {backoff:?}");
         listed.set_state(RelayState::Retrying);
         let until = Instant::now() + backoff;
         while Instant::now() < until {
             if stop.load(Ordering::Relaxed) {
-                return;
+                return Ok(());
             }
             let left = until.saturating_duration_since(Instant::now());
             glommio::timer::sleep(left.min(Duration::from_millis(100))).await;
         }
         if !live() {
-            return;
+            return Err(format!("{error}; the stream ended meanwhile"));
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
