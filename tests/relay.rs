@@ -1,7 +1,9 @@
-//! Relays through the control API, between two livego servers on loopback (a real RTMP peer
-//! on each side): `/control/pull` plays a remote stream and publishes it locally,
-//! `/control/push` sends a local stream to a remote server; `oper=stop` ends them; wrong
-//! parameters get 400 with a usage message.
+//! Relays against a real third-party RTMP peer, nginx-rtmp (`common::nginx`): `static_push`,
+//! `/control/push` (with `oper=stop`, and reconnecting when nginx restarts) and
+//! `/control/pull`, judged by what ffmpeg plays back from the far side (codecs, frame
+//! counts, DTS continuity, keyframe first); relays listed in `/stat/livestat`; wrong
+//! parameters get 400 with a usage message. One pull between two livego servers checks that
+//! our client also plays from our own server.
 
 mod common;
 
@@ -9,7 +11,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::api::{api_get, envelope, livestat};
-use common::{Server, live_stream, play_ffmpeg};
+use common::hls::wait_playlist;
+use common::nginx::NginxRtmp;
+use common::{
+    Player, Publisher, Server, default_clip, first_video_frame, free_port, live_stream, play_ffmpeg,
+};
+use serde_json::Value;
 
 fn relay(server: &Server, kind: &str, oper: &str, name: &str, url: &str) -> common::http::Response {
     let path = format!("/control/{kind}?oper={oper}&app=live&name={name}&url={url}");
@@ -28,8 +35,221 @@ fn wait_publisher(server: &Server, key: &str, present: bool, timeout: Duration) 
     false
 }
 
+/// Waits until an RTMP player of `url` gets a video frame (`present`), or until one gets none
+/// within 3 s (`!present`); false if that is not so within `timeout`.
+fn wait_video(url: &str, present: bool, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if first_video_frame(url, Duration::from_secs(3)).is_some() == present {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Plays `url` from nginx for `seconds` and checks the recording is clean.
+#[track_caller]
+fn assert_nginx_plays_clean(nginx: &NginxRtmp, name: &str, seconds: f64, file: &str) {
+    let url = nginx.rtmp_url(name);
+    assert!(
+        wait_video(&url, true, Duration::from_secs(15)),
+        "nginx never got {url}: {}",
+        nginx.error_log()
+    );
+    let played = play_ffmpeg(&url, seconds, &nginx.path(file));
+    played.assert_clean(seconds - 1.0);
+}
+
+/// The `relays` list of `/stat/livestat`.
+fn relays(server: &Server) -> Vec<Value> {
+    let data = envelope(&api_get(server, "/stat/livestat", &[]), 200, "livestat");
+    match data.get("relays") {
+        Some(Value::Array(list)) => list.clone(),
+        other => panic!("livestat has no relays list: {other:?} in {data}"),
+    }
+}
+
+/// The relay entry of `kind` for `key`, if listed.
+fn relay_entry(server: &Server, kind: &str, key: &str) -> Option<Value> {
+    relays(server)
+        .into_iter()
+        .find(|r| r["kind"] == kind && r["key"] == key)
+}
+
+/// Polls until the relay entry of `kind`/`key` is in state `state` (`None`: not listed).
+#[track_caller]
+fn wait_relay_state(server: &Server, kind: &str, key: &str, state: Option<&str>) -> Option<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let entry = relay_entry(server, kind, key);
+        let now = entry.as_ref().map(|e| e["state"].as_str().unwrap_or("?"));
+        if now == state {
+            return entry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind} {key}: state {now:?} after 15 s, want {state:?}; relays {:?}",
+            relays(server)
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn static_push_config(target: &str) -> String {
+    format!(
+        "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    api: true\n    \
+         static_push: [\"{target}\"]\n"
+    )
+}
+
 #[test]
-fn pull_publishes_a_remote_stream_locally() {
+fn static_push_to_nginx() {
+    let nginx = NginxRtmp::start();
+    let server = Server::start(&static_push_config(&nginx.app_url()));
+    let (_url, mut publisher) = live_stream(&server, "cam");
+    assert_nginx_plays_clean(&nginx, "cam", 6.0, "static.flv");
+    let entry = wait_relay_state(&server, "static_push", "live/cam", Some("live"));
+    let entry = entry.expect("listed");
+    assert_eq!(entry["url"], nginx.rtmp_url("cam"), "{entry}");
+    assert!(entry["video_total_bytes"].as_u64() > Some(0), "{entry}");
+    publisher.assert_running("publisher");
+}
+
+#[test]
+fn static_push_reconnects_when_nginx_comes_up_later() {
+    let port = free_port();
+    let server = Server::start(&static_push_config(&format!(
+        "rtmp://127.0.0.1:{port}/live"
+    )));
+    let (_url, mut publisher) = live_stream(&server, "late");
+    wait_relay_state(&server, "static_push", "live/late", Some("retrying"));
+    thread::sleep(Duration::from_secs(2));
+    let nginx = NginxRtmp::start_on(port);
+    // Attempts at 0, 1, 3, 7 s after publishing: nginx is up by the fourth.
+    assert_nginx_plays_clean(&nginx, "late", 5.0, "late.flv");
+    publisher.assert_running("publisher");
+}
+
+#[test]
+fn pull_from_nginx_plays_over_rtmp_httpflv_and_hls() {
+    let nginx = NginxRtmp::start();
+    let source = nginx.rtmp_url("src");
+    let mut publisher = Publisher::start(&source, &default_clip());
+    assert!(
+        wait_video(&source, true, Duration::from_secs(10)),
+        "publishing to nginx: {}\n{}",
+        publisher.log(),
+        nginx.error_log()
+    );
+    let server = Server::start_hls("");
+    envelope(
+        &relay(&server, "pull", "start", "copy", &source),
+        200,
+        "pull start",
+    );
+    assert!(wait_publisher(
+        &server,
+        "live/copy",
+        true,
+        Duration::from_secs(10)
+    ));
+    let rtmp = Player::ffmpeg(
+        &server.rtmp_url("copy"),
+        Some(6.0),
+        &server.path("rtmp.flv"),
+    );
+    let flv = Player::ffmpeg(&server.flv_url("copy"), Some(6.0), &server.path("http.flv"));
+    let m3u8 = server.m3u8_url("copy");
+    wait_playlist(&m3u8, 2, Duration::from_secs(20));
+    let hls = Player::ffmpeg_as(&m3u8, Some(6.0), "mpegts", &server.path("hls.ts"));
+    for player in [rtmp, flv, hls] {
+        player.finish(Duration::from_secs(30)).assert_clean(5.0);
+    }
+    let entry = wait_relay_state(&server, "pull", "live/copy", Some("live")).expect("listed");
+    assert_eq!(entry["url"], source.as_str(), "{entry}");
+    envelope(
+        &relay(&server, "pull", "stop", "copy", &source),
+        200,
+        "pull stop",
+    );
+    assert!(wait_publisher(
+        &server,
+        "live/copy",
+        false,
+        Duration::from_secs(10)
+    ));
+    wait_relay_state(&server, "pull", "live/copy", None);
+    envelope(
+        &relay(&server, "pull", "stop", "copy", &source),
+        404,
+        "second stop",
+    );
+    publisher.assert_running("publisher to nginx");
+}
+
+#[test]
+fn push_to_nginx_and_stop() {
+    let nginx = NginxRtmp::start();
+    let server = Server::start("");
+    let (_url, mut publisher) = live_stream(&server, "out");
+    let target = nginx.rtmp_url("in");
+    envelope(
+        &relay(&server, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    assert_nginx_plays_clean(&nginx, "in", 6.0, "pushed.flv");
+    let entry = wait_relay_state(&server, "push", "live/out", Some("live")).expect("listed");
+    assert_eq!(entry["url"], target.as_str(), "{entry}");
+    assert!(entry["audio_total_bytes"].as_u64() > Some(0), "{entry}");
+    assert!(
+        livestat(&server, None).players_of("live/out").is_empty(),
+        "a push is not a player"
+    );
+    envelope(
+        &relay(&server, "push", "stop", "out", &target),
+        200,
+        "push stop",
+    );
+    wait_relay_state(&server, "push", "live/out", None);
+    assert!(
+        wait_video(&target, false, Duration::from_secs(10)),
+        "nginx still has {target} after the push was stopped"
+    );
+    publisher.assert_running("local publisher");
+}
+
+#[test]
+fn push_reconnects_when_nginx_restarts() {
+    let mut nginx = NginxRtmp::start();
+    let port = nginx.port;
+    let server = Server::start("");
+    let (_url, mut publisher) = live_stream(&server, "re");
+    let target = nginx.rtmp_url("re");
+    envelope(
+        &relay(&server, "push", "start", "re", &target),
+        200,
+        "push start",
+    );
+    assert!(wait_video(&target, true, Duration::from_secs(10)));
+    nginx.kill();
+    wait_relay_state(&server, "push", "live/re", Some("retrying"));
+    thread::sleep(Duration::from_secs(2));
+    let nginx = NginxRtmp::start_on(port);
+    assert_nginx_plays_clean(&nginx, "re", 5.0, "again.flv");
+    wait_relay_state(&server, "push", "live/re", Some("live"));
+    envelope(
+        &relay(&server, "push", "stop", "re", &target),
+        200,
+        "push stop",
+    );
+    wait_relay_state(&server, "push", "live/re", None);
+    publisher.assert_running("local publisher");
+}
+
+#[test]
+fn pull_from_another_livego() {
     let origin = Server::start("");
     let edge = Server::start("");
     let (source, mut publisher) = live_stream(&origin, "src");
@@ -46,56 +266,7 @@ fn pull_publishes_a_remote_stream_locally() {
     ));
     let played = play_ffmpeg(&edge.rtmp_url("copy"), 6.0, &edge.path("rtmp.flv"));
     played.assert_clean(5.0);
-    let played = play_ffmpeg(&edge.flv_url("copy"), 5.0, &edge.path("http.flv"));
-    played.assert_clean(4.0);
-    envelope(
-        &relay(&edge, "pull", "stop", "copy", &source),
-        200,
-        "pull stop",
-    );
-    assert!(wait_publisher(
-        &edge,
-        "live/copy",
-        false,
-        Duration::from_secs(10)
-    ));
-    envelope(
-        &relay(&edge, "pull", "stop", "copy", &source),
-        404,
-        "second stop",
-    );
     publisher.assert_running("origin publisher");
-}
-
-#[test]
-fn push_sends_a_local_stream_to_a_remote_server() {
-    let local = Server::start("");
-    let remote = Server::start("");
-    let (_url, mut publisher) = live_stream(&local, "out");
-    let target = remote.rtmp_url("in");
-    envelope(
-        &relay(&local, "push", "start", "out", &target),
-        200,
-        "push start",
-    );
-    assert!(wait_publisher(
-        &remote,
-        "live/in",
-        true,
-        Duration::from_secs(10)
-    ));
-    let played = play_ffmpeg(&remote.rtmp_url("in"), 6.0, &remote.path("pushed.flv"));
-    played.assert_clean(5.0);
-    envelope(
-        &relay(&local, "push", "stop", "out", &target),
-        200,
-        "push stop",
-    );
-    assert!(
-        wait_publisher(&remote, "live/in", false, Duration::from_secs(10)),
-        "stopping the push ends the remote stream"
-    );
-    publisher.assert_running("local publisher");
 }
 
 #[test]
@@ -111,46 +282,4 @@ fn wrong_relay_parameters_get_400_with_usage() {
     envelope(&bad_url, 400, "not an rtmp URL");
     let bad_oper = relay(&server, "push", "pause", "x", "rtmp://127.0.0.1:1/live/x");
     envelope(&bad_oper, 400, "unknown oper");
-}
-
-fn static_push_config(target_port: u16) -> String {
-    format!(
-        "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    api: true\n    \
-         static_push: [\"rtmp://127.0.0.1:{target_port}/live\"]\n"
-    )
-}
-
-#[test]
-fn static_push_relays_every_published_stream() {
-    let target = Server::start("");
-    let port = target.rtmp_addr().port();
-    let origin = Server::start(&static_push_config(port));
-    let (_url, mut publisher) = live_stream(&origin, "cam");
-    assert!(wait_publisher(
-        &target,
-        "live/cam",
-        true,
-        Duration::from_secs(10)
-    ));
-    let played = play_ffmpeg(&target.rtmp_url("cam"), 6.0, &target.path("static.flv"));
-    played.assert_clean(5.0);
-    publisher.assert_running("origin publisher");
-}
-
-#[test]
-fn static_push_reconnects_when_the_target_comes_up_later() {
-    let port = common::free_port();
-    let origin = Server::start(&static_push_config(port));
-    let (_url, mut publisher) = live_stream(&origin, "late");
-    thread::sleep(Duration::from_secs(3));
-    let target = Server::start(&format!("rtmp_addr: \"127.0.0.1:{port}\"\n"));
-    // Attempts at 0, 1, 3, 7 s after publishing: the target is up by the third.
-    assert!(
-        wait_publisher(&target, "live/late", true, Duration::from_secs(15)),
-        "the static push reconnected: {}",
-        origin.log()
-    );
-    let played = play_ffmpeg(&target.rtmp_url("late"), 5.0, &target.path("late.flv"));
-    played.assert_clean(4.0);
-    publisher.assert_running("origin publisher");
 }

@@ -9,6 +9,9 @@
 //! `{"publishers","players"}` document into `data` as a `[]byte`, which Go encodes as a base64
 //! string, and an empty list comes out as `null`. Here `data` is the object (SPEC.md) and empty
 //! lists are `[]`.
+//!
+//! Extension: a third list, `relays`, names every running relay (push, pull, static_push)
+//! with its state; livego's tools read `publishers` and `players` and ignore it.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +31,25 @@ pub struct StreamStat {
     pub audio_speed: u64,
 }
 
+/// One relay in `/stat/livestat`'s `relays` (an extension of livego's document).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RelayStat {
+    /// `push`, `pull` or `static_push`.
+    pub kind: &'static str,
+    /// The local stream, `app/name`.
+    pub key: String,
+    /// The remote stream.
+    pub url: String,
+    /// `connecting`, `live` or `retrying`.
+    pub state: &'static str,
+    pub video_total_bytes: u64,
+    /// kbit/s over the relay's life.
+    pub video_speed: u64,
+    pub audio_total_bytes: u64,
+    /// kbit/s over the relay's life.
+    pub audio_speed: u64,
+}
+
 /// Field order as livego's (`status` first).
 #[derive(Serialize)]
 struct Response<T> {
@@ -39,6 +61,7 @@ struct Response<T> {
 struct LiveStat<'a> {
     publishers: &'a [StreamStat],
     players: &'a [StreamStat],
+    relays: &'a [RelayStat],
 }
 
 fn body<T: Serialize>(status: u16, data: T) -> String {
@@ -55,13 +78,14 @@ pub fn error(status: u16, message: &str) -> String {
     body(status, message)
 }
 
-/// `{"status":200,"data":{"publishers":[...],"players":[...]}}`.
-pub fn livestat(publishers: &[StreamStat], players: &[StreamStat]) -> String {
+/// `{"status":200,"data":{"publishers":[...],"players":[...],"relays":[...]}}`.
+pub fn livestat(publishers: &[StreamStat], players: &[StreamStat], relays: &[RelayStat]) -> String {
     body(
         200,
         LiveStat {
             publishers,
             players,
+            relays,
         },
     )
 }
@@ -95,17 +119,35 @@ mod tests {
             audio_speed: 128,
         };
         assert_eq!(
-            livestat(&[publisher], &[]),
+            livestat(&[publisher], &[], &[]),
             concat!(
                 r#"{"status":200,"data":{"publishers":[{"key":"live/movie","#,
                 r#""url":"rtmp://127.0.0.1:1935/live/movie","stream_id":1,"#,
                 r#""video_total_bytes":1000,"video_speed":2500,"#,
-                r#""audio_total_bytes":200,"audio_speed":128}],"players":[]}}"#
+                r#""audio_total_bytes":200,"audio_speed":128}],"players":[],"relays":[]}}"#
             )
         );
         assert_eq!(
-            livestat(&[], &[]),
-            r#"{"status":200,"data":{"publishers":[],"players":[]}}"#
+            livestat(&[], &[], &[]),
+            r#"{"status":200,"data":{"publishers":[],"players":[],"relays":[]}}"#
+        );
+        let relay = RelayStat {
+            kind: "push",
+            key: "live/movie".into(),
+            url: "rtmp://cdn/live/m".into(),
+            state: "retrying",
+            video_total_bytes: 5,
+            video_speed: 1,
+            audio_total_bytes: 0,
+            audio_speed: 0,
+        };
+        assert_eq!(
+            livestat(&[], &[], &[relay]),
+            concat!(
+                r#"{"status":200,"data":{"publishers":[],"players":[],"relays":[{"kind":"push","#,
+                r#""key":"live/movie","url":"rtmp://cdn/live/m","state":"retrying","#,
+                r#""video_total_bytes":5,"video_speed":1,"audio_total_bytes":0,"audio_speed":0}]}}"#
+            )
         );
     }
 }

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::json::{self, StreamStat};
+use super::json::{self, RelayStat, StreamStat};
 use super::jwt;
 use super::keys::KeyStore;
 use crate::http::{Request, Response};
-use crate::stream::stats::{ConnStats, Protocol, Role, StatsRegistry};
+use crate::stream::stats::{ConnStats, Protocol, RelayStats, Role, StatsRegistry};
 
 /// What the API answers from; shared by all cores.
 pub struct Api {
@@ -96,12 +96,38 @@ fn livestat(api: &Api, room: Option<&str>) -> Response {
             Role::Player => players.push(stat),
         }
     }
-    reply(200, json::livestat(&publishers, &players))
+    let relays: Vec<RelayStat> = api
+        .stats
+        .relays()
+        .iter()
+        .filter(|relay| room.is_none_or(|r| r == relay.key.to_string()))
+        .map(|relay| relay_stat(relay, now))
+        .collect();
+    reply(200, json::livestat(&publishers, &players, &relays))
+}
+
+/// kbit/s of `bytes` over the time since `started`.
+fn kbps(bytes: u64, started: Instant, now: Instant) -> u64 {
+    let secs = now.duration_since(started).as_secs_f64().max(0.001);
+    (bytes as f64 * 8.0 / secs / 1000.0) as u64
+}
+
+fn relay_stat(relay: &RelayStats, now: Instant) -> RelayStat {
+    let (video, audio) = (relay.bytes.video(), relay.bytes.audio());
+    RelayStat {
+        kind: relay.kind.name(),
+        key: relay.key.to_string(),
+        url: relay.url.clone(),
+        state: relay.state().name(),
+        video_total_bytes: video,
+        video_speed: kbps(video, relay.started, now),
+        audio_total_bytes: audio,
+        audio_speed: kbps(audio, relay.started, now),
+    }
 }
 
 fn stream_stat(conn: &ConnStats, now: Instant) -> StreamStat {
-    let secs = now.duration_since(conn.started).as_secs_f64().max(0.001);
-    let kbps = |bytes: u64| (bytes as f64 * 8.0 / secs / 1000.0) as u64;
+    let kbps = |bytes: u64| kbps(bytes, conn.started, now);
     let url = match conn.protocol {
         Protocol::Rtmp => format!("rtmp://{}/{}", conn.local, conn.key),
         Protocol::HttpFlv => format!("http://{}/{}.flv", conn.local, conn.key),

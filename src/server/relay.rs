@@ -3,10 +3,14 @@
 //! one (players, HLS and the archive see it like any stream). Each relay is a task on the core
 //! that got the API request, driving the sans-IO [`ClientSession`].
 //!
-//! `server[].static_push` pushes every stream of an app while it is live, with backoff.
+//! `server[].static_push` pushes every stream of an app while it is live. A push, static or
+//! not, whose connection fails or drops is retried after 1, 2, 4 … 30 s (1 s again after a
+//! connection that went live) while its local stream is live; a pull ends with its connection.
 //!
 //! `oper=stop` (from any core) raises the relay's stop flag, which its task sees at the next
-//! frame it handles; a live relay handles frames many times a second.
+//! frame it handles (a live relay handles frames many times a second), or within 100 ms while
+//! it waits to retry. Every relay is listed in the stats registry (`/stat/livestat` `relays`)
+//! with its state while its task runs.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,7 +18,7 @@ use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::future;
@@ -33,6 +37,7 @@ use crate::stream::StreamKey;
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox};
 use crate::stream::registry::SessionId;
+use crate::stream::stats::{RelayKind, RelayState, RelayStats};
 
 /// How long connecting and reaching Publishing/Playing may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,11 +120,20 @@ pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -
 fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBool>) {
     glommio::spawn_local(async move {
         let (direction, key, url) = &id;
+        let kind = match direction {
+            Direction::Push => RelayKind::Push,
+            Direction::Pull => RelayKind::Pull,
+        };
+        let listed = ctx.stats.register_relay(kind, key.clone(), url.clone());
         let shutdown = ctx.shutdown.clone();
         let run = async {
             match direction {
-                Direction::Push => push(&ctx, key, remote, &stop).await,
-                Direction::Pull => pull(&ctx, key, remote, &stop).await,
+                Direction::Push => {
+                    let live = || ctx.hub.registry().owner(key).is_some();
+                    let what = format!("push {key} to {url}");
+                    push_retrying(&ctx, key, &remote, &stop, &listed.stats, live, &what).await
+                }
+                Direction::Pull => pull(&ctx, key, remote, &stop, &listed.stats).await,
             }
         };
         let result = future::or(run, async {
@@ -188,23 +202,61 @@ async fn static_push(
     remote: RtmpUrl,
     target: &str,
 ) {
+    let listed = ctx
+        .stats
+        .register_relay(RelayKind::StaticPush, key.clone(), target.to_string());
     let never = AtomicBool::new(false);
-    let mut backoff = Duration::from_secs(1);
     let live = || {
         ctx.hub
             .registry()
             .owner(key)
             .is_some_and(|o| o.session == session)
     };
-    while live() {
-        match push(ctx, key, remote.clone(), &never).await {
-            Ok(()) => log::info!("static_push {key} to {target}: ended"),
-            Err(e) => log::warn!("static_push {key} to {target}: {e}; retry in {backoff:?}"),
+    let what = format!("static_push {key} to {target}");
+    match push_retrying(ctx, key, &remote, &never, &listed.stats, live, &what).await {
+        Ok(()) => log::info!("{what}: ended"),
+        Err(e) => log::warn!("{what}: {e}"),
+    }
+}
+
+/// Push `key` to `remote` (static_push and `/control/push`): the first attempt at once, then,
+/// after a failed or dropped connection, another after 1, 2, 4 … 30 s (1 s again after a
+/// connection that went live) as long as `live()` and not `stop`. Ends when the stream ends
+/// or the push is stopped (Ok), or with the last error when it gives up; logs each retry.
+async fn push_retrying(
+    ctx: &Rc<CoreContext>,
+    key: &StreamKey,
+    remote: &RtmpUrl,
+    stop: &AtomicBool,
+    listed: &RelayStats,
+    live: impl Fn() -> bool,
+    what: &str,
+) -> Result<(), String> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        listed.set_state(RelayState::Connecting);
+        let result = push(ctx, key, remote.clone(), stop, listed).await;
+        if listed.state() == RelayState::Live {
+            backoff = Duration::from_secs(1);
+        }
+        let error = match result {
+            Ok(()) => return Ok(()),
+            Err(e) if stop.load(Ordering::Relaxed) || !live() => return Err(e),
+            Err(e) => e,
+        };
+        log::warn!("{what}: {error}; retry in {backoff:?}");
+        listed.set_state(RelayState::Retrying);
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            glommio::timer::sleep(left.min(Duration::from_millis(100))).await;
         }
         if !live() {
-            break;
+            return Err(format!("{error}; the stream ended meanwhile"));
         }
-        glommio::timer::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
@@ -262,6 +314,7 @@ async fn push(
     key: &StreamKey,
     remote: RtmpUrl,
     stop: &AtomicBool,
+    listed: &RelayStats,
 ) -> Result<(), String> {
     let Opened {
         conn,
@@ -269,6 +322,7 @@ async fn push(
         mut input,
         ..
     } = open(ctx, remote, Role::Publish).await?;
+    listed.set_state(RelayState::Live);
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
     let _subscription = ctx
         .hub
@@ -289,6 +343,7 @@ async fn push(
                 match item {
                     Delivery::Frame(frame) => {
                         let ty = frame.kind.rtmp_type();
+                        listed.bytes.count(frame.kind, frame.body.len());
                         session
                             .borrow_mut()
                             .send_media(ty, frame.ts, frame.body.clone(), &mut out);
@@ -323,6 +378,7 @@ async fn pull(
     key: &StreamKey,
     remote: RtmpUrl,
     stop: &AtomicBool,
+    listed: &RelayStats,
 ) -> Result<(), String> {
     let Opened {
         conn,
@@ -330,6 +386,7 @@ async fn pull(
         mut input,
         pending,
     } = open(ctx, remote, Role::Play).await?;
+    listed.set_state(RelayState::Live);
     let ends = (conn.peer, conn.local);
     let mut publisher = Publisher::start(ctx, key.clone(), ends)
         .map_err(|_| format!("{key} is already being published"))?;
@@ -340,7 +397,10 @@ async fn pull(
             match event {
                 ClientEvent::Media(msg) => {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
-                        Ok(frame) => publisher.send(frame),
+                        Ok(frame) => {
+                            listed.bytes.count(frame.kind, frame.body.len());
+                            publisher.send(frame);
+                        }
                         Err(Skip::Malformed(e)) => log::debug!("relay {key}: dropped tag: {e}"),
                         Err(Skip::Ignored | Skip::NotMedia) => {}
                     }

@@ -12,6 +12,7 @@ pub mod hls;
 pub mod http;
 pub mod httpflv;
 pub mod media;
+pub mod nginx;
 pub mod raw;
 pub mod rtmp_client;
 pub mod ts;
