@@ -26,11 +26,14 @@ usage: livego-bench --url rtmp://HOST:PORT/APP/NAME [options]
   --bitrate-kbps K     the stream's bit rate for slow players when there is no --flv
                        (default 1000)
   --duration SECS      run this long after the first player joins (default 30)
+  --hls URL            poll this HLS playlist (http://HOST:PORT/APP/NAME.m3u8) every 2 ms and
+                       time each new segment's appearance from the publisher's sending of the
+                       keyframe that closed it (hls_segment_ms in the report)
   --help               this text
 
 At the end one JSON object is printed on stdout: players connected/failed/disconnected,
 first_frame_ms (connect -> first keyframe) p50/p95/max, latency_ms (publish -> receive of the
-same video frame) p50/p99/max, frame holes (a video timestamp going back or jumping > 1 s),
+same video frame) p50/p99/max, hls_segment_ms with --hls, frame holes (a video timestamp going back or jumping > 1 s),
 lagging players (last video frame > 2 s behind the publisher), delivered Mbit/s, and the
 generator's own CPU time (getrusage) and share of one core.
 ";
@@ -51,10 +54,11 @@ pub struct Options {
     pub slow_rate: f64,
     pub bitrate_kbps: f64,
     pub duration: Duration,
+    pub hls: Option<String>,
 }
 
 pub enum Parsed {
-    Run(Options),
+    Run(Box<Options>),
     Help,
 }
 
@@ -89,6 +93,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         slow_rate: 0.5,
         bitrate_kbps: 1000.0,
         duration: Duration::from_secs(30),
+        hls: None,
     };
     let (mut ramp, mut join_over) = (200.0_f64, None);
     let mut it = args.iter();
@@ -114,6 +119,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "--slow-rate" => o.slow_rate = number(flag, value)?,
             "--bitrate-kbps" => o.bitrate_kbps = number(flag, value)?,
             "--duration" => o.duration = secs(flag, value)?,
+            "--hls" => o.hls = Some(value.clone()),
             _ => return Err(format!("unknown flag {flag:?} (see --help)")),
         }
     }
@@ -133,7 +139,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         None if ramp > 0.0 && ramp.is_finite() => Duration::from_secs_f64(1.0 / ramp),
         None => return Err("--ramp-per-sec must be > 0".into()),
     };
-    Ok(Parsed::Run(o))
+    Ok(Parsed::Run(Box::new(o)))
 }
 
 #[cfg(test)]
@@ -143,7 +149,7 @@ mod tests {
     fn run(args: &str) -> Result<Options, String> {
         let args: Vec<String> = args.split_whitespace().map(String::from).collect();
         match parse(&args)? {
-            Parsed::Run(o) => Ok(o),
+            Parsed::Run(o) => Ok(*o),
             Parsed::Help => Err("help".into()),
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod hist;
+pub mod hls_probe;
 pub mod net;
 pub mod player;
 pub mod probe;

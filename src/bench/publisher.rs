@@ -22,6 +22,8 @@ pub struct PublisherState {
     pub last_ts: Cell<u64>,
     pub bytes: Cell<u64>,
     pub video_frames: Cell<u64>,
+    /// When the newest keyframe was sent (for the HLS probe).
+    pub last_keyframe_at: Rc<Cell<Option<Instant>>>,
     pub error: RefCell<Option<String>>,
 }
 
@@ -64,6 +66,9 @@ pub async fn run(
                         .borrow_mut()
                         .record(payload_key(index, &item.body), sent);
                     state.video_frames.set(state.video_frames.get() + 1);
+                    if is_keyframe(&item.body) {
+                        state.last_keyframe_at.set(Some(now));
+                    }
                 }
                 state.last_ts.set(item.ts_ms);
                 let ts = item.ts_ms as u32;
@@ -88,6 +93,11 @@ pub async fn run(
     if let Err(e) = result {
         *state.error.borrow_mut() = Some(e);
     }
+}
+
+/// An FLV video tag body holding an AVC keyframe (not a sequence header).
+fn is_keyframe(body: &[u8]) -> bool {
+    matches!(body, [first, 1, ..] if first >> 4 == 1)
 }
 
 async fn receive(

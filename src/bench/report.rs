@@ -27,6 +27,8 @@ pub struct Totals {
     pub play_secs: f64,
     pub wall_secs: f64,
     pub cpu_secs: f64,
+    /// With --hls: closing keyframe sent -> segment in the playlist.
+    pub hls_segment: Option<Histogram>,
     pub publishers: Value,
 }
 
@@ -96,6 +98,12 @@ pub fn summarize(entries: &[Entry], totals: &Totals) -> Value {
             "max": ms(l.max_us()),
             "samples": l.count(),
         },
+        "hls_segment_ms": totals.hls_segment.as_ref().map(|h| json!({
+            "p50": ms(h.quantile_us(0.5)),
+            "p99": ms(h.quantile_us(0.99)),
+            "max": ms(h.max_us()),
+            "count": h.count(),
+        })),
         "delivered_mbit_s": bytes as f64 * 8.0 / totals.play_secs.max(1e-3) / 1e6,
         "play_secs": totals.play_secs,
         "wall_secs": totals.wall_secs,
@@ -160,6 +168,7 @@ mod tests {
             play_secs: 2.0,
             wall_secs: 4.0,
             cpu_secs: 1.0,
+            hls_segment: None,
             publishers: json!([]),
         };
         let v = summarize(&entries, &totals);

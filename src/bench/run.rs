@@ -11,6 +11,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 use serde_json::{Value, json};
 
 use super::args::Options;
+use super::hist::Histogram;
+use super::hls_probe;
 use super::net::open_rtmp;
 use super::player::{self, Shared, Spec};
 use super::publisher::{self, PublisherState};
@@ -126,6 +128,23 @@ async fn drive(o: Options) -> Result<Value, String> {
         };
         tasks.push(glommio::spawn_local(future::or(run, sleep_until(deadline))));
     }
+    let hls_samples = Rc::new(RefCell::new(Histogram::default()));
+    if let (Some(url), Some(first)) = (&o.hls, publishers.first()) {
+        let probe = hls_probe::run(
+            url.clone(),
+            first.last_keyframe_at.clone(),
+            hls_samples.clone(),
+        );
+        let probe = async move {
+            if let Err(e) = probe.await {
+                eprintln!("hls probe: {e}");
+            }
+        };
+        tasks.push(glommio::spawn_local(future::or(
+            probe,
+            sleep_until(deadline),
+        )));
+    }
     for task in tasks {
         task.await;
     }
@@ -162,6 +181,7 @@ async fn drive(o: Options) -> Result<Value, String> {
         play_secs,
         wall_secs: started.elapsed().as_secs_f64(),
         cpu_secs: report::cpu_secs(),
+        hls_segment: o.hls.is_some().then(|| hls_samples.borrow().clone()),
         publishers: json!({
             "stream_kbps": bitrate / 1000.0,
             "publishing": publishers.iter().filter(|p| p.error.borrow().is_none() && p.video_frames.get() > 0).count(),

@@ -8,7 +8,7 @@ use livego::bench::args::{self, HELP, Parsed};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match args::parse(&args) {
-        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Run(options)) => *options,
         Ok(Parsed::Help) => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
