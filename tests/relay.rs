@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::api::{api_get, envelope, livestat};
-use common::{Server, live_stream, play_ffmpeg};
+use common::{Rtmps, Server, live_stream, play_ffmpeg};
 
 fn relay(server: &Server, kind: &str, oper: &str, name: &str, url: &str) -> common::http::Response {
     let path = format!("/control/{kind}?oper={oper}&app=live&name={name}&url={url}");
@@ -153,4 +153,53 @@ fn static_push_reconnects_when_the_target_comes_up_later() {
     let played = play_ffmpeg(&target.rtmp_url("late"), 5.0, &target.path("late.flv"));
     played.assert_clean(4.0);
     publisher.assert_running("origin publisher");
+}
+
+/// `/control/push` to an rtmps:// target (server `a` with a self-signed certificate): with
+/// `enable_tls_verify: false` the stream arrives and plays; with the default (verify against
+/// the system CAs) the push fails with a log line naming the certificate.
+#[test]
+fn push_to_an_rtmps_target() {
+    let rtmps = Rtmps::new();
+    let a = Server::start_rtmps(&rtmps, "");
+    let trusting = Server::start("enable_tls_verify: false");
+    let (_url, mut publisher) = live_stream(&trusting, "out");
+    let target = rtmps.url("y");
+    envelope(
+        &relay(&trusting, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    assert!(
+        wait_publisher(&a, "live/y", true, Duration::from_secs(10)),
+        "no publisher on the RTMPS target: {}",
+        trusting.log()
+    );
+    let played = play_ffmpeg(&a.rtmp_url("y"), 6.0, &a.path("pushed.flv"));
+    played.assert_clean(5.0);
+    publisher.assert_running("local publisher");
+
+    let verifying = Server::start("");
+    let (_url, _publisher) = live_stream(&verifying, "out");
+    let target = rtmps.url("z");
+    envelope(
+        &relay(&verifying, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    let line = format!("relay push to {target}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !verifying
+        .log()
+        .lines()
+        .any(|l| l.contains(&line) && l.contains("certificate"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no certificate error for {target}: {}",
+            verifying.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(livestat(&a, None).publishers_of("live/z").is_empty());
 }
