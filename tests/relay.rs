@@ -114,9 +114,13 @@ fn wrong_relay_parameters_get_400_with_usage() {
 }
 
 fn static_push_config(target_port: u16) -> String {
+    static_push_to(&format!("rtmp://127.0.0.1:{target_port}/live"))
+}
+
+fn static_push_to(base: &str) -> String {
     format!(
         "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    api: true\n    \
-         static_push: [\"rtmp://127.0.0.1:{target_port}/live\"]\n"
+         static_push: [\"{base}\"]\n"
     )
 }
 
@@ -202,4 +206,71 @@ fn push_to_an_rtmps_target() {
         thread::sleep(Duration::from_millis(200));
     }
     assert!(livestat(&a, None).publishers_of("live/z").is_empty());
+}
+
+/// `/control/pull` from an rtmps:// origin (self-signed, `enable_tls_verify: false`).
+#[test]
+fn pull_from_an_rtmps_origin() {
+    let rtmps = Rtmps::new();
+    let origin = Server::start_rtmps(&rtmps, "");
+    let edge = Server::start("enable_tls_verify: false");
+    let (_url, mut publisher) = live_stream(&origin, "src");
+    envelope(
+        &relay(&edge, "pull", "start", "copy", &rtmps.url("src")),
+        200,
+        "pull start",
+    );
+    assert!(
+        wait_publisher(&edge, "live/copy", true, Duration::from_secs(10)),
+        "{}",
+        edge.log()
+    );
+    let played = play_ffmpeg(&edge.rtmp_url("copy"), 6.0, &edge.path("pulled.flv"));
+    played.assert_clean(5.0);
+    publisher.assert_running("origin publisher");
+}
+
+/// `static_push` to an rtmps:// target: relayed with `enable_tls_verify: false`; with the
+/// default, every attempt fails on the certificate and is retried with backoff.
+#[test]
+fn static_push_to_an_rtmps_target() {
+    let rtmps = Rtmps::new();
+    let target = Server::start_rtmps(&rtmps, "");
+    let base = format!("rtmps://127.0.0.1:{}/live", rtmps.port);
+    let trusting = Server::start(&format!(
+        "enable_tls_verify: false\n{}",
+        static_push_to(&base)
+    ));
+    let (_url, mut publisher) = live_stream(&trusting, "cam");
+    assert!(
+        wait_publisher(&target, "live/cam", true, Duration::from_secs(10)),
+        "{}",
+        trusting.log()
+    );
+    let played = play_ffmpeg(&target.rtmp_url("cam"), 5.0, &target.path("static.flv"));
+    played.assert_clean(4.0);
+    publisher.assert_running("origin publisher");
+
+    let verifying = Server::start(&static_push_to(&base));
+    let (_url, _publisher) = live_stream(&verifying, "other");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retried = |log: String| {
+        log.lines()
+            .filter(|l| l.contains("static_push live/other to rtmps://"))
+            .filter(|l| l.contains("certificate") && l.contains("retry in"))
+            .count()
+    };
+    while retried(verifying.log()) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no repeated certificate failures: {}",
+            verifying.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        livestat(&target, None)
+            .publishers_of("live/other")
+            .is_empty()
+    );
 }
