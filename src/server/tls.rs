@@ -224,9 +224,13 @@ impl TlsConn {
         self.session.borrow().wants_write()
     }
 
-    /// Encrypt and send `data`, then everything else the session has to send.
+    /// Encrypt and send `data` (in 64 KiB pieces, so a large body is never all buffered
+    /// encrypted), then everything else the session has to send.
     pub async fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        self.session.borrow_mut().writer().write_all(data)?;
+        for piece in data.chunks(64 * 1024) {
+            self.session.borrow_mut().writer().write_all(piece)?;
+            self.flush().await?;
+        }
         self.flush().await
     }
 
