@@ -14,7 +14,8 @@ use common::api::{api_get, envelope, livestat};
 use common::hls::wait_playlist;
 use common::nginx::NginxRtmp;
 use common::{
-    Player, Publisher, Server, default_clip, first_video_frame, free_port, live_stream, play_ffmpeg,
+    Player, Publisher, Rtmps, Server, default_clip, first_video_frame, free_port, live_stream,
+    play_ffmpeg,
 };
 use serde_json::Value;
 
@@ -282,4 +283,119 @@ fn wrong_relay_parameters_get_400_with_usage() {
     envelope(&bad_url, 400, "not an rtmp URL");
     let bad_oper = relay(&server, "push", "pause", "x", "rtmp://127.0.0.1:1/live/x");
     envelope(&bad_oper, 400, "unknown oper");
+}
+/// `/control/push` to an rtmps:// target (server `a` with a self-signed certificate): with
+/// `enable_tls_verify: false` the stream arrives and plays; with the default (verify against
+/// the system CAs) the push fails with a log line naming the certificate.
+#[test]
+fn push_to_an_rtmps_target() {
+    let rtmps = Rtmps::new();
+    let a = Server::start_rtmps(&rtmps, "");
+    let trusting = Server::start("enable_tls_verify: false");
+    let (_url, mut publisher) = live_stream(&trusting, "out");
+    let target = rtmps.url("y");
+    envelope(
+        &relay(&trusting, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    assert!(
+        wait_publisher(&a, "live/y", true, Duration::from_secs(10)),
+        "no publisher on the RTMPS target: {}",
+        trusting.log()
+    );
+    let played = play_ffmpeg(&a.rtmp_url("y"), 6.0, &a.path("pushed.flv"));
+    played.assert_clean(5.0);
+    publisher.assert_running("local publisher");
+
+    let verifying = Server::start("");
+    let (_url, _publisher) = live_stream(&verifying, "out");
+    let target = rtmps.url("z");
+    envelope(
+        &relay(&verifying, "push", "start", "out", &target),
+        200,
+        "push start",
+    );
+    let line = format!("relay push to {target}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !verifying
+        .log()
+        .lines()
+        .any(|l| l.contains(&line) && l.contains("certificate"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no certificate error for {target}: {}",
+            verifying.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(livestat(&a, None).publishers_of("live/z").is_empty());
+}
+
+/// `/control/pull` from an rtmps:// origin (self-signed, `enable_tls_verify: false`).
+#[test]
+fn pull_from_an_rtmps_origin() {
+    let rtmps = Rtmps::new();
+    let origin = Server::start_rtmps(&rtmps, "");
+    let edge = Server::start("enable_tls_verify: false");
+    let (_url, mut publisher) = live_stream(&origin, "src");
+    envelope(
+        &relay(&edge, "pull", "start", "copy", &rtmps.url("src")),
+        200,
+        "pull start",
+    );
+    assert!(
+        wait_publisher(&edge, "live/copy", true, Duration::from_secs(10)),
+        "{}",
+        edge.log()
+    );
+    let played = play_ffmpeg(&edge.rtmp_url("copy"), 6.0, &edge.path("pulled.flv"));
+    played.assert_clean(5.0);
+    publisher.assert_running("origin publisher");
+}
+
+/// `static_push` to an rtmps:// target: relayed with `enable_tls_verify: false`; with the
+/// default, every attempt fails on the certificate and is retried with backoff.
+#[test]
+fn static_push_to_an_rtmps_target() {
+    let rtmps = Rtmps::new();
+    let target = Server::start_rtmps(&rtmps, "");
+    let base = format!("rtmps://127.0.0.1:{}/live", rtmps.port);
+    let trusting = Server::start(&format!(
+        "enable_tls_verify: false\n{}",
+        static_push_config(&base)
+    ));
+    let (_url, mut publisher) = live_stream(&trusting, "cam");
+    assert!(
+        wait_publisher(&target, "live/cam", true, Duration::from_secs(10)),
+        "{}",
+        trusting.log()
+    );
+    let played = play_ffmpeg(&target.rtmp_url("cam"), 5.0, &target.path("static.flv"));
+    played.assert_clean(4.0);
+    publisher.assert_running("origin publisher");
+
+    let verifying = Server::start(&static_push_config(&base));
+    let (_url, _publisher) = live_stream(&verifying, "other");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retried = |log: String| {
+        log.lines()
+            .filter(|l| l.contains("static_push live/other to rtmps://"))
+            .filter(|l| l.contains("certificate") && l.contains("retry in"))
+            .count()
+    };
+    while retried(verifying.log()) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no repeated certificate failures: {}",
+            verifying.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        livestat(&target, None)
+            .publishers_of("live/other")
+            .is_empty()
+    );
 }

@@ -24,10 +24,15 @@ pub(super) const KEYS: &[(&str, &str)] = &[
     ("rtmp_addr", "RTMP listen address"),
     (
         "enable_rtmps",
-        "serve RTMPS (RTMP over TLS) on rtmp_addr instead of RTMP",
+        "also serve RTMPS (RTMP over TLS) on rtmps_addr",
     ),
     ("rtmps_cert", "PEM certificate file for RTMPS"),
     ("rtmps_key", "PEM private key file for RTMPS"),
+    ("rtmps_addr", "RTMPS listen address (with enable_rtmps)"),
+    (
+        "enable_tls_verify",
+        "verify rtmps:// relay targets' certificates against the system CAs",
+    ),
     ("httpflv_addr", "HTTP-FLV listen address"),
     ("hls_addr", "HLS listen address"),
     ("use_hls_https", "serve HLS over HTTPS"),

@@ -27,6 +27,8 @@ pub struct Config {
     pub enable_rtmps: bool,
     pub rtmps_cert: String,
     pub rtmps_key: String,
+    pub rtmps_addr: ListenAddr,
+    pub enable_tls_verify: bool,
     pub httpflv_addr: ListenAddr,
     pub hls_addr: ListenAddr,
     pub use_hls_https: bool,
@@ -53,14 +55,8 @@ pub struct Config {
 }
 
 /// Keys a livego.yaml may hold that mean nothing here: Redis is replaced by the `key_store`
-/// file, and livego's `enable_tls_verify` concerns its relay client. Accepted (and reported)
-/// so that an existing livego.yaml starts unchanged.
-pub const LIVEGO_ONLY_KEYS: [&str; 4] = [
-    "redis_addr",
-    "redis_pwd",
-    "enable_tls_verify",
-    "config_file",
-];
+/// file. Accepted (and reported) so that an existing livego.yaml starts unchanged.
+pub const LIVEGO_ONLY_KEYS: [&str; 3] = ["redis_addr", "redis_pwd", "config_file"];
 
 /// One `server:` entry. As in livego, a flag left out of an entry is false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +103,8 @@ impl Default for Config {
             enable_rtmps: false,
             rtmps_cert: String::new(),
             rtmps_key: String::new(),
+            rtmps_addr: ListenAddr::any(1936),
+            enable_tls_verify: true,
             httpflv_addr: ListenAddr::any(7001),
             hls_addr: ListenAddr::any(7002),
             use_hls_https: false,
@@ -245,6 +243,12 @@ impl Config {
             }
         }
         if self.enable_rtmps {
+            // SO_REUSEPORT would let both listeners share the port and split its connections.
+            check(
+                self.rtmps_addr != self.rtmp_addr,
+                "rtmps_addr",
+                "must differ from rtmp_addr",
+            )?;
             readable("rtmps_cert", &self.rtmps_cert, "enable_rtmps")?;
             readable("rtmps_key", &self.rtmps_key, "enable_rtmps")?;
         }

@@ -412,3 +412,23 @@ fn livego_only_keys_are_accepted_and_reported() {
     assert_eq!(config.ignored_keys, vec!["redis_addr", "redis_pwd"]);
     assert_eq!(config.gop_num, 2);
 }
+
+#[test]
+fn rtmps_addr_and_enable_tls_verify_are_real_keys() {
+    let c = Config::default();
+    assert_eq!(c.rtmps_addr, ListenAddr::any(1936));
+    assert!(c.enable_tls_verify);
+    let c = load(
+        "rtmps_addr: \"127.0.0.1:4443\"\nenable_tls_verify: false\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.rtmps_addr.to_string(), "127.0.0.1:4443");
+    assert!(!c.enable_tls_verify);
+    assert!(c.ignored_keys.is_empty());
+    rejects(
+        "enable_tls_verify: maybe\n",
+        &["config key `enable_tls_verify`"],
+    );
+    rejects("rtmps_addr: nowhere\n", &["config key `rtmps_addr`"]);
+}

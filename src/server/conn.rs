@@ -1,7 +1,8 @@
-//! A TCP connection shared by a connection's reader and writer halves on one core.
+//! A TCP connection ([`Conn`]) shared by a connection's reader and writer halves on one core.
 //!
 //! glommio's `TcpStream` keeps separate read and write readiness, so the two halves can poll
-//! it concurrently; the `RefCell` is only borrowed for the duration of one poll.
+//! it concurrently; the `RefCell` is only borrowed for the duration of one poll. A
+//! [`Transport`] is a connection plain or with TLS on top.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -9,11 +10,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
+
+use super::tls::TlsConn;
 
 /// How much a single read may bring in for a publisher ("read big, parse many").
 pub const BIG_READ: usize = 64 * 1024;
@@ -101,5 +105,70 @@ impl Conn {
             data = &data[n..];
         }
         Ok(())
+    }
+}
+
+/// A client connection, plain or TLS ([`TlsConn`]). Plain sockets are used directly, so the
+/// plain path costs nothing extra.
+pub enum Transport {
+    Plain(Rc<Conn>),
+    Tls(Box<TlsConn>),
+}
+
+impl Transport {
+    fn conn(&self) -> &Conn {
+        match self {
+            Transport::Plain(conn) => conn,
+            Transport::Tls(tls) => &tls.conn,
+        }
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.conn().peer
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.conn().local
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.conn().set_read_timeout(timeout)
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.conn().set_write_timeout(timeout)
+    }
+
+    /// Append up to `max` bytes (plaintext) to `buf`; Ok(0) at end of stream.
+    pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        match self {
+            Transport::Plain(conn) => conn.read(buf, max).await,
+            Transport::Tls(tls) => tls.read(buf, max).await,
+        }
+    }
+
+    pub async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Plain(conn) => conn.write_all(data).await,
+            Transport::Tls(tls) => tls.write_all(data).await,
+        }
+    }
+
+    /// Take all of `data` without waiting and return how much of it the caller must still
+    /// send with [`Transport::write_all`] (plain: what the socket refused; TLS: nothing, the
+    /// session keeps it encrypted and [`Transport::wants_write`] says so).
+    pub fn try_send(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(conn) => conn.try_send(data),
+            Transport::Tls(tls) => tls.send_now(data).map(|()| data.len()),
+        }
+    }
+
+    /// Whether bytes taken by [`Transport::try_send`] still wait to be sent.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.wants_write(),
+        }
     }
 }

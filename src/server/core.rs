@@ -14,10 +14,11 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::{TcpListener, UnixStream};
 use glommio::sync::Gate;
 
-use super::conn::Conn;
+use super::conn::{Conn, Transport};
 use super::limit::ConnectionLimit;
 use super::relay::Relays;
 use super::shutdown::Shutdown;
+use super::tls::TlsConn;
 use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
 use crate::config::Config;
@@ -34,6 +35,8 @@ const ARCHIVE_GRACE: std::time::Duration = std::time::Duration::from_millis(1000
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Rtmp,
+    /// RTMP over TLS (`enable_rtmps`).
+    Rtmps,
     HttpFlv,
     Hls,
     Api,
@@ -43,6 +46,7 @@ impl std::fmt::Display for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Service::Rtmp => "rtmp",
+            Service::Rtmps => "rtmps",
             Service::HttpFlv => "http-flv",
             Service::Hls => "hls",
             Service::Api => "api",
@@ -59,6 +63,8 @@ pub struct CoreContext {
     pub hls: Arc<HlsStore>,
     /// TLS for the HLS listener (`use_hls_https`).
     pub hls_tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS for the RTMPS listener (`enable_rtmps`).
+    pub rtmps_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub relays: Arc<Relays>,
@@ -86,6 +92,7 @@ pub struct CoreSetup {
     pub api: Arc<Api>,
     pub hls: Arc<HlsStore>,
     pub hls_tls: Option<Arc<rustls::ServerConfig>>,
+    pub rtmps_tls: Option<Arc<rustls::ServerConfig>>,
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub relays: Arc<Relays>,
@@ -123,6 +130,7 @@ pub async fn run(setup: CoreSetup) {
         api: setup.api,
         hls: setup.hls,
         hls_tls: setup.hls_tls,
+        rtmps_tls: setup.rtmps_tls,
         connections: setup.connections,
         stats: setup.stats,
         relays: setup.relays,
@@ -198,7 +206,16 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             let shutdown = ctx.shutdown.clone();
             let serve = async {
                 match service {
-                    Service::Rtmp => super::rtmp::serve(conn, ctx).await,
+                    Service::Rtmp => super::rtmp::serve(Transport::Plain(Rc::new(conn)), ctx).await,
+                    Service::Rtmps => match &ctx.rtmps_tls {
+                        Some(config) => match TlsConn::server(conn, Arc::clone(config)) {
+                            Ok(tls) => {
+                                super::rtmp::serve(Transport::Tls(Box::new(tls)), ctx.clone()).await
+                            }
+                            Err(e) => log::warn!("{service}: TLS session: {e}"),
+                        },
+                        None => log::error!("{service}: no TLS configuration"),
+                    },
                     Service::HttpFlv | Service::Hls | Service::Api => {
                         super::http::serve(conn, ctx, service).await
                     }

@@ -7,7 +7,6 @@
 //! time.
 
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,50 +14,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::{Conn, SMALL_READ};
+use super::conn::{Conn, SMALL_READ, Transport};
 use super::core::{CoreContext, Service};
 use super::tls::TlsConn;
 use super::{hls, httpflv, relay};
 use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
 
-/// A client connection, plain or TLS.
-pub enum HttpConn {
-    Plain(Rc<Conn>),
-    Tls(Box<TlsConn>),
-}
-
-impl HttpConn {
-    fn peer(&self) -> SocketAddr {
-        match self {
-            HttpConn::Plain(conn) => conn.peer,
-            HttpConn::Tls(tls) => tls.conn.peer,
-        }
-    }
-
-    async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        match self {
-            HttpConn::Plain(conn) => conn.read(buf, max).await,
-            HttpConn::Tls(tls) => tls.read(buf, max).await,
-        }
-    }
-
-    async fn write_all(&self, data: &[u8]) -> io::Result<()> {
-        match self {
-            HttpConn::Plain(conn) => conn.write_all(data).await,
-            HttpConn::Tls(tls) => tls.write_all(data).await,
-        }
-    }
-}
-
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
     let conn = match (&ctx.hls_tls, service) {
-        (Some(config), Service::Hls) => match TlsConn::new(conn, Arc::clone(config)) {
-            Ok(tls) => HttpConn::Tls(Box::new(tls)),
+        (Some(config), Service::Hls) => match TlsConn::server(conn, Arc::clone(config)) {
+            Ok(tls) => Transport::Tls(Box::new(tls)),
             Err(e) => return log::warn!("{service}: TLS session: {e}"),
         },
-        _ => HttpConn::Plain(Rc::new(conn)),
+        _ => Transport::Plain(Rc::new(conn)),
     };
     match request_loop(&conn, &ctx, service).await {
         Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
@@ -79,7 +49,7 @@ enum Next {
 }
 
 async fn request_loop(
-    conn: &HttpConn,
+    conn: &Transport,
     ctx: &Rc<CoreContext>,
     service: Service,
 ) -> Result<(), String> {
@@ -103,15 +73,13 @@ async fn request_loop(
         let keep_alive = request.keep_alive();
         let head_only = request.method == Method::Head;
         let get = matches!(request.method, Method::Get | Method::Head);
-        let response = match (service, conn) {
+        let response = match service {
             _ if request.method == Method::Options => http::preflight_response(),
-            (Service::HttpFlv, HttpConn::Plain(plain)) if get => {
-                return httpflv::serve(plain, ctx, &request).await;
+            Service::HttpFlv if get => {
+                return httpflv::serve(conn, ctx, &request).await;
             }
-            (Service::Hls, _) if get => hls::respond(ctx, &request.path),
-            (Service::Api, _) if get || request.method == Method::Post => {
-                api_response(ctx, &request)
-            }
+            Service::Hls if get => hls::respond(ctx, &request.path),
+            Service::Api if get || request.method == Method::Post => api_response(ctx, &request),
             _ => http::error_response(405, "method not allowed")
                 .header("Allow", "GET, HEAD, OPTIONS"),
         };
@@ -138,7 +106,7 @@ fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
 /// Read until a whole request is buffered. A malformed request is answered with its error
 /// status and ends the connection.
 async fn next_request(
-    conn: &HttpConn,
+    conn: &Transport,
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Next, String> {
@@ -164,7 +132,7 @@ async fn next_request(
 /// Send `response`: its head, then (unless `head_only`) its body straight from the shared
 /// bytes, so a segment is never copied per request.
 pub async fn send(
-    conn: &HttpConn,
+    conn: &Transport,
     response: &Response,
     keep_alive: bool,
     head_only: bool,

@@ -9,9 +9,9 @@ use std::rc::Rc;
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::{Conn, SMALL_READ};
+use super::conn::{SMALL_READ, Transport};
 use super::core::CoreContext;
-use super::http::{HttpConn, send, unix_now};
+use super::http::{send, unix_now};
 use super::writer::{self, Framing};
 use crate::flv;
 use crate::http::{self, LAST_CHUNK, Method, Request, Response};
@@ -21,7 +21,7 @@ use crate::stream::{FrameKind, StreamKey};
 
 /// Serve a request on the HTTP-FLV listener; Ok(()) when the response (and connection) ended.
 pub async fn serve(
-    conn: &Rc<Conn>,
+    conn: &Transport,
     ctx: &Rc<CoreContext>,
     request: &Request,
 ) -> Result<(), String> {
@@ -29,8 +29,7 @@ pub async fn serve(
     let key = match stream_of(ctx, &request.path) {
         Ok(key) => key,
         Err(response) => {
-            let http = HttpConn::Plain(conn.clone());
-            return send(&http, &response, request.keep_alive(), head_only).await;
+            return send(conn, &response, request.keep_alive(), head_only).await;
         }
     };
     let chunked = request.version_minor >= 1;
@@ -48,14 +47,14 @@ pub async fn serve(
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
     let Ok(_subscription) = ctx.hub.subscribe(key.clone(), outbox.clone()) else {
         let response = http::error_response(503, "too many players of this stream");
-        return send(&HttpConn::Plain(conn.clone()), &response, false, false).await;
+        return send(conn, &response, false, false).await;
     };
-    let ends = (conn.peer, conn.local);
+    let ends = (conn.peer(), conn.local());
     let stats = ctx
         .stats
         .register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
     outbox.set_stats(stats.stats.clone());
-    log::info!("http-flv {}: playing {key}", conn.peer);
+    log::info!("http-flv {}: playing {key}", conn.peer());
     let write = writer::run(
         conn,
         &outbox,
@@ -92,7 +91,7 @@ fn stream_of(ctx: &CoreContext, path: &str) -> Result<StreamKey, Response> {
 }
 
 /// Resolves when the client closes its side (or sends garbage we do not read anyway).
-async fn watch_disconnect(conn: &Conn) -> Result<(), String> {
+async fn watch_disconnect(conn: &Transport) -> Result<(), String> {
     let mut buf = BytesMut::new();
     loop {
         buf.clear();

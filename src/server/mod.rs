@@ -74,8 +74,15 @@ pub fn run(config: Config) -> Result<(), String> {
     let keys = Arc::new(KeyStore::open(config.key_store.as_ref())?);
     let hls_tls = match config.use_hls_https {
         true => Some(tls::server_config(
-            &config.hls_server_crt,
-            &config.hls_server_key,
+            ("hls_server_crt", &config.hls_server_crt),
+            ("hls_server_key", &config.hls_server_key),
+        )?),
+        false => None,
+    };
+    let rtmps_tls = match config.enable_rtmps {
+        true => Some(tls::server_config(
+            ("rtmps_cert", &config.rtmps_cert),
+            ("rtmps_key", &config.rtmps_key),
         )?),
         false => None,
     };
@@ -85,12 +92,18 @@ pub fn run(config: Config) -> Result<(), String> {
         keep_after_end: config.hls_keep_after_end,
     });
     let mut listeners = Vec::new();
+    let rtmps = config
+        .enable_rtmps
+        .then_some((Service::Rtmps, &config.rtmps_addr, "rtmps_addr"));
     for (service, addr, key) in [
         (Service::Rtmp, &config.rtmp_addr, "rtmp_addr"),
         (Service::HttpFlv, &config.httpflv_addr, "httpflv_addr"),
         (Service::Hls, &config.hls_addr, "hls_addr"),
         (Service::Api, &config.api_addr, "api_addr"),
-    ] {
+    ]
+    .into_iter()
+    .chain(rtmps)
+    {
         let bound = bind_listeners(addr.0, cores)
             .map_err(|e| format!("cannot listen on {key} {addr}: {e}"))?;
         if let Some(first) = bound.first() {
@@ -128,6 +141,7 @@ pub fn run(config: Config) -> Result<(), String> {
             api: api.clone(),
             hls: hls.clone(),
             hls_tls: hls_tls.clone(),
+            rtmps_tls: rtmps_tls.clone(),
             connections: connections.clone(),
             stats: stats.clone(),
             relays: relays.clone(),

@@ -7,6 +7,10 @@
 //! not, whose connection fails or drops is retried after 1, 2, 4 … 30 s (1 s again after a
 //! connection that went live) while its local stream is live; a pull ends with its connection.
 //!
+//! rtmps:// targets get a rustls client session (SNI = the URL's host); with
+//! `enable_tls_verify` (the default) the certificate must chain to the system CA bundle and
+//! match the host, else any certificate is accepted.
+//!
 //! `oper=stop` (from any core) raises the relay's stop flag, which its task sees at the next
 //! frame it handles (a live relay handles frames many times a second), or within 100 ms while
 //! it waits to retry. Every relay is listed in the stats registry (`/stat/livestat` `relays`)
@@ -17,16 +21,18 @@ use std::collections::HashMap;
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::future;
 use glommio::net::TcpStream;
+use rustls::ClientConfig;
 
-use super::conn::{BIG_READ, Conn};
+use super::conn::{BIG_READ, Conn, Transport};
 use super::core::CoreContext;
 use super::publisher::Publisher;
+use super::tls::{self, TlsConn};
 use crate::api::json;
 use crate::crypto::random;
 use crate::http::{Request, Response};
@@ -50,18 +56,35 @@ pub enum Direction {
     Pull,
 }
 
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Push => "push to",
+            Direction::Pull => "pull from",
+        })
+    }
+}
+
 type RelayId = (Direction, StreamKey, String);
 
 /// Running relays, over all cores.
 #[derive(Default)]
 pub struct Relays {
     running: Mutex<HashMap<RelayId, Arc<AtomicBool>>>,
+    /// The rtmps:// client configuration, made (CA bundle read) at the first rtmps relay.
+    client_tls: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
 
 impl Relays {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RelayId, Arc<AtomicBool>>> {
         // Entries are inserted and removed whole: a poisoned lock still holds a valid map.
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn client_tls(&self, verify: bool) -> Result<Arc<ClientConfig>, String> {
+        self.client_tls
+            .get_or_init(|| tls::client_config(verify))
+            .clone()
     }
 }
 
@@ -80,13 +103,7 @@ pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -
         return reply(400, json::error(400, &usage));
     };
     let remote = match RtmpUrl::parse(url) {
-        Ok(remote) if !remote.tls => remote,
-        Ok(_) => {
-            return reply(
-                400,
-                json::error(400, "rtmps:// relays are not supported yet"),
-            );
-        }
+        Ok(remote) => remote,
         Err(e) => return reply(400, json::error(400, &format!("{e}; {usage}"))),
     };
     if !ctx.config.app(app).is_some_and(|a| a.live) || name.contains('/') {
@@ -130,7 +147,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
             match direction {
                 Direction::Push => {
                     let live = || ctx.hub.registry().owner(key).is_some();
-                    let what = format!("push {key} to {url}");
+                    let what = format!("relay push to {url} ({key})");
                     push_retrying(&ctx, key, &remote, &stop, &listed.stats, live, &what).await
                 }
                 Direction::Pull => pull(&ctx, key, remote, &stop, &listed.stats).await,
@@ -142,8 +159,8 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
         })
         .await;
         match result {
-            Ok(()) => log::info!("relay {direction:?} {key} {url}: ended"),
-            Err(e) => log::warn!("relay {direction:?} {key} {url}: {e}"),
+            Ok(()) => log::info!("relay {direction} {url} ({key}): ended"),
+            Err(e) => log::warn!("relay {direction} {url} ({key}): {e}"),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
         let mut running = ctx.relays.lock();
@@ -160,7 +177,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
 /// A relay connection that reached Publishing/Playing, with the bytes and events that came
 /// after that in the same read (e.g. the stream's first frames).
 struct Opened {
-    conn: Conn,
+    conn: Transport,
     session: RefCell<ClientSession>,
     input: BytesMut,
     pending: Vec<ClientEvent>,
@@ -175,11 +192,7 @@ pub fn start_static_pushes(ctx: &Rc<CoreContext>, key: &StreamKey, session: Sess
     for base in &app.static_push {
         let target = format!("{}/{}", base.trim_end_matches('/'), key.name);
         let remote = match RtmpUrl::parse(&target) {
-            Ok(remote) if !remote.tls => remote,
-            Ok(_) => {
-                log::warn!("static_push {target}: rtmps:// is not supported yet");
-                continue;
-            }
+            Ok(remote) => remote,
             Err(e) => {
                 log::warn!("static_push {target}: {e}");
                 continue;
@@ -264,17 +277,26 @@ async fn push_retrying(
 /// Connect to `remote` and run the client session until it publishes or plays.
 async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, String> {
     let address = format!("{}:{}", remote.host, remote.port);
-    let target = format!("rtmp://{address}/{}", remote.app);
     let addr = address
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("connect to {target}: cannot resolve {}", remote.host))?;
+        .ok_or_else(|| format!("cannot resolve {}", remote.host))?;
+    let tls = match remote.tls {
+        true => Some(ctx.relays.client_tls(ctx.config.enable_tls_verify)?),
+        false => None,
+    };
     let setup = async {
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("connect to {target}: {e}"))?;
-        let conn = Conn::new(stream).map_err(|e| format!("connect to {target}: {e}"))?;
+            .map_err(|e| format!("connect to {address}: {e}"))?;
+        let conn = Conn::new(stream).map_err(|e| format!("connect to {address}: {e}"))?;
+        let conn = match tls {
+            Some(config) => TlsConn::client(conn, config, &remote.host)
+                .map(|tls| Transport::Tls(Box::new(tls)))
+                .map_err(|e| format!("TLS: {e}"))?,
+            None => Transport::Plain(Rc::new(conn)),
+        };
         let mut seed = [0u8; RANDOM_LEN];
         random::fill(&mut seed);
         let session = RefCell::new(ClientSession::new(remote, role, ctx.uptime_ms(), &seed));
@@ -282,7 +304,7 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
         session.borrow_mut().start(&mut out);
         loop {
             let events = exchange(&conn, &session, &mut input, &mut out).await;
-            let mut events = events.map_err(|e| format!("{target}: {e}"))?.into_iter();
+            let mut events = events?.into_iter();
             while let Some(event) = events.next() {
                 match event {
                     ClientEvent::Publishing | ClientEvent::Playing => {
@@ -303,7 +325,7 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
     };
     let timeout = async {
         glommio::timer::sleep(SETUP_TIMEOUT).await;
-        Err(format!("{target}: no answer within {SETUP_TIMEOUT:?}"))
+        Err(format!("no answer within {SETUP_TIMEOUT:?}"))
     };
     future::or(setup, timeout).await
 }
@@ -387,7 +409,7 @@ async fn pull(
         pending,
     } = open(ctx, remote, Role::Play).await?;
     listed.set_state(RelayState::Live);
-    let ends = (conn.peer, conn.local);
+    let ends = (conn.peer(), conn.local());
     let mut publisher = Publisher::start(ctx, key.clone(), ends)
         .map_err(|_| format!("{key} is already being published"))?;
     let mut out = BytesMut::new();
@@ -421,7 +443,7 @@ async fn pull(
 
 /// Send what the session has queued, then wait for the server's next bytes and feed them.
 async fn exchange(
-    conn: &Conn,
+    conn: &Transport,
     session: &RefCell<ClientSession>,
     input: &mut BytesMut,
     out: &mut BytesMut,
@@ -433,7 +455,12 @@ async fn exchange(
         out.clear();
     }
     let read = conn.read(input, BIG_READ).await;
-    if read.map_err(|e| format!("read error: {e}"))? == 0 {
+    if read.map_err(|e| match e.kind() {
+        // TLS errors say what they are ("certificate ...").
+        std::io::ErrorKind::InvalidData => e.to_string(),
+        _ => format!("read error: {e}"),
+    })? == 0
+    {
         return Err("the remote server closed the connection".into());
     }
     session.borrow_mut().feed(input, out)

@@ -1,7 +1,7 @@
 //! Drives one RTMP connection on its core: socket bytes into the handshake, chunk reader and
 //! command session; publishers' frames into the hub; players' outbox out to the socket.
 //!
-//! A connection is a reader half and a writer half over one [`Conn`]. The writer is the only
+//! A connection is a reader half and a writer half over one [`Transport`] (plain or TLS). The writer is the only
 //! one that writes: it drains the connection's [`Outbox`] (replies and shared frames) in
 //! batches, one socket write per wake-up. The connection ends when the writer ends; the reader
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::{BIG_READ, Conn, SMALL_READ};
+use super::conn::{BIG_READ, SMALL_READ, Transport};
 use super::core::CoreContext;
 use super::publisher::Publisher;
 use super::writer::{self, Framing};
@@ -29,8 +29,9 @@ use crate::stream::stats::{Protocol, Role as StatsRole, StatsGuard};
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
 
-/// Serve one accepted connection until it ends; logs once why it ended.
-pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
+/// Serve one accepted connection (RTMP, or RTMPS once TLS is on it) until it ends; logs once
+/// why it ended.
+pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
     let conn = Rc::new(conn);
     let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
     let mut reader = Reader {
@@ -43,8 +44,8 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
     let read_half = async {
         let result = reader.run().await;
         match &result {
-            Ok(()) => log::info!("rtmp {} {}: closed", conn.peer, reader.describe()),
-            Err(e) => log::warn!("rtmp {} {}: {e}: closing", conn.peer, reader.describe()),
+            Ok(()) => log::info!("{}{}: closed", Who(&conn), reader.describe()),
+            Err(e) => log::warn!("{}{}: {e}: closing", Who(&conn), reader.describe()),
         }
         outbox.close();
         future::pending::<()>().await
@@ -52,10 +53,23 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>) {
     let write_half = async {
         let framing = RtmpFraming::default();
         if let Err(e) = writer::run(&conn, &outbox, &ctx.write_scratch, framing).await {
-            log::info!("rtmp {}: {e}", conn.peer);
+            log::info!("{}: {e}", Who(&conn));
         }
     };
     future::or(read_half, write_half).await;
+}
+
+/// How log lines name a connection: `rtmp PEER` or `rtmps PEER`.
+struct Who<'a>(&'a Transport);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.0 {
+            Transport::Plain(_) => "rtmp",
+            Transport::Tls(_) => "rtmps",
+        };
+        write!(f, "{scheme} {}", self.0.peer())
+    }
 }
 
 enum Role {
@@ -66,7 +80,7 @@ enum Role {
 }
 
 struct Reader {
-    conn: Rc<Conn>,
+    conn: Rc<Transport>,
     ctx: Rc<CoreContext>,
     outbox: Rc<Outbox>,
     role: Role,
@@ -77,12 +91,12 @@ impl Reader {
     fn describe(&self) -> String {
         let role = match self.role {
             Role::None => "",
-            Role::Publisher(..) => "publisher ",
-            Role::Player(..) => "player ",
+            Role::Publisher(..) => " publisher",
+            Role::Player(..) => " player",
         };
         match &self.stream {
-            Some(key) => format!("{role}{key}"),
-            None => role.trim_end().to_string(),
+            Some(key) => format!("{role} {key}"),
+            None => role.to_string(),
         }
     }
 
@@ -106,7 +120,7 @@ impl Reader {
                 if let Some(event) = event
                     && !self.on_event(event, &mut session, &mut out)?
                 {
-                    log::debug!("rtmp {}: closing after refusal", self.conn.peer);
+                    log::debug!("{}: closing after refusal", Who(&self.conn));
                     self.flush(&mut out);
                     return Ok(());
                 }
@@ -115,7 +129,7 @@ impl Reader {
             session.acknowledge(chunks.bytes_received(), &mut out);
             self.flush(&mut out);
             if self.read(&mut buf).await? == 0 {
-                log::debug!("rtmp {}: peer closed the connection", self.conn.peer);
+                log::debug!("{}: peer closed the connection", Who(&self.conn));
                 return Ok(());
             }
         }
@@ -175,7 +189,7 @@ impl Reader {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
                         Ok(frame) => publisher.send(frame),
                         Err(Skip::Malformed(e)) => {
-                            log::debug!("rtmp {}: dropped malformed tag: {e}", self.conn.peer)
+                            log::debug!("{}: dropped malformed tag: {e}", Who(&self.conn))
                         }
                         Err(Skip::Ignored | Skip::NotMedia) => {}
                     }
@@ -199,8 +213,8 @@ impl Reader {
         let config = &self.ctx.config;
         if !config.app(app).is_some_and(|a| a.live) {
             log::warn!(
-                "rtmp {}: publish to unknown app {app:?} refused",
-                self.conn.peer
+                "{}: publish to unknown app {app:?} refused",
+                Who(&self.conn)
             );
             let why = format!("no live application {app:?}");
             session.reject_publish("NetStream.Publish.BadName", &why, out);
@@ -213,26 +227,26 @@ impl Reader {
         };
         let Some(room) = room else {
             log::warn!(
-                "rtmp {}: publish with unknown channel key refused",
-                self.conn.peer
+                "{}: publish with unknown channel key refused",
+                Who(&self.conn)
             );
             session.reject_publish("NetStream.Publish.BadName", "unknown channel key", out);
             return false;
         };
         let key = StreamKey::new(app, &room);
-        let ends = (self.conn.peer, self.conn.local);
+        let ends = (self.conn.peer(), self.conn.local());
         match Publisher::start(&self.ctx, key.clone(), ends) {
             Ok(publisher) => {
                 session.accept_publish(&room, out);
-                log::info!("rtmp {}: publishing {key}", self.conn.peer);
+                log::info!("{}: publishing {key}", Who(&self.conn));
                 self.role = Role::Publisher(Box::new(publisher));
                 self.stream = Some(key);
                 true
             }
             Err(_) => {
                 log::warn!(
-                    "rtmp {}: {key} is already being published: refused",
-                    self.conn.peer
+                    "{}: {key} is already being published: refused",
+                    Who(&self.conn)
                 );
                 let why = format!("{key} is already being published");
                 session.reject_publish("NetStream.Publish.BadName", &why, out);
@@ -247,15 +261,15 @@ impl Reader {
         self.flush(out);
         // Players send little (acks now and then): their liveness is judged by writes.
         if let Err(e) = self.conn.set_read_timeout(None) {
-            log::warn!("rtmp {}: {e}", self.conn.peer);
+            log::warn!("{}: {e}", Who(&self.conn));
         }
         let subscription = match self.ctx.hub.subscribe(key.clone(), self.outbox.clone()) {
             Ok(subscription) => subscription,
             Err(StreamFull) => {
                 let limit = self.ctx.config.max_players_per_stream;
                 log::warn!(
-                    "rtmp {}: {key} has {limit} players already: refused",
-                    self.conn.peer
+                    "{}: {key} has {limit} players already: refused",
+                    Who(&self.conn)
                 );
                 let why = format!("{key} has too many players");
                 let failed = session::play_status("error", "NetStream.Play.Failed", &why);
@@ -267,8 +281,8 @@ impl Reader {
         if !subscription.is_live() {
             wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
         }
-        log::info!("rtmp {}: playing {key}", self.conn.peer);
-        let ends = (self.conn.peer, self.conn.local);
+        log::info!("{}: playing {key}", Who(&self.conn));
+        let ends = (self.conn.peer(), self.conn.local());
         let stats = self
             .ctx
             .stats

@@ -1,57 +1,165 @@
-//! TLS for the HLS listener (`use_hls_https`): a rustls server session over a [`Conn`].
-//! rustls is sans-IO; this drives it: encrypted bytes from the socket into the session,
-//! plaintext out of it, and whatever the session wants to send (handshake, records) back to
-//! the socket.
+//! TLS over a [`Conn`] with rustls: the HLS listener (`use_hls_https`), the RTMPS listener
+//! (`enable_rtmps`) and rtmps:// relay targets. rustls is sans-IO; [`TlsConn`] drives a
+//! server or client session: encrypted bytes from the socket into the session, plaintext out
+//! of it, and whatever the session wants to send (handshake, records, alerts) to the socket.
+//!
+//! A connection's reader and writer halves may both make the session send (the reader during
+//! the handshake and for key updates, the writer for data); socket writes are serialised by a
+//! one-permit semaphore so that records never interleave. Nothing here panics on what a peer
+//! sends: a bad record or certificate is an `io::Error` for the caller to log.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use rustls::ServerConfig;
+use glommio::sync::Semaphore;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use super::conn::{Conn, SMALL_READ};
+use super::conn::Conn;
 
-/// Load the certificate chain and key (PEM); errors name the file and the config key.
-pub fn server_config(cert_path: &str, key_path: &str) -> Result<Arc<ServerConfig>, String> {
+/// The system CA bundle relay targets are verified against (`enable_tls_verify`).
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Load a certificate chain and key (PEM); errors name the config keys (`cert_key`,
+/// `key_key`) and the files.
+pub fn server_config(
+    (cert_key, cert_path): (&str, &str),
+    (key_key, key_path): (&str, &str),
+) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
         .and_then(|certs| certs.collect())
-        .map_err(|e| format!("hls_server_crt {cert_path}: {e}"))?;
+        .map_err(|e| format!("config key `{cert_key}`: {cert_path}: {e}"))?;
     if certs.is_empty() {
         return Err(format!(
-            "hls_server_crt {cert_path}: no certificate in the file"
+            "config key `{cert_key}`: {cert_path}: no certificate in the file"
         ));
     }
     let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| format!("hls_server_key {key_path}: {e}"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+        .map_err(|e| format!("config key `{key_key}`: {key_path}: {e}"))?;
+    let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("hls_server_crt/hls_server_key {cert_path}, {key_path}: {e}"))?;
+        .map_err(|e| {
+            format!("config keys `{cert_key}`/`{key_key}`: {cert_path}, {key_path}: {e}")
+        })?;
     Ok(Arc::new(config))
+}
+
+/// The client configuration of rtmps:// relays: with `verify`, certificates must chain to
+/// [`CA_BUNDLE`] and match the host; without, any certificate is accepted (the handshake
+/// signatures are still checked, so the peer holds the certificate's key).
+pub fn client_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let config = if verify {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(CA_BUNDLE)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| format!("CA bundle {CA_BUNDLE}: {e}"))?;
+        let mut roots = RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!("CA bundle {CA_BUNDLE}: no usable certificate"));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        let verifier = AnyCertificate(provider().signature_verification_algorithms);
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `enable_tls_verify: false`: any certificate chain and name, but a valid handshake
+/// signature by the certificate's key.
+#[derive(Debug)]
+struct AnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
 }
 
 pub struct TlsConn {
     pub conn: Conn,
-    session: RefCell<rustls::ServerConnection>,
+    session: RefCell<rustls::Connection>,
+    /// One permit: held while encrypted bytes taken from the session go to the socket.
+    sending: Semaphore,
 }
 
 impl TlsConn {
-    pub fn new(conn: Conn, config: Arc<ServerConfig>) -> io::Result<Self> {
+    /// The server side of an accepted connection.
+    pub fn server(conn: Conn, config: Arc<ServerConfig>) -> io::Result<Self> {
         let session = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(TlsConn {
+        Ok(Self::new(conn, session.into()))
+    }
+
+    /// The client side of a connection to `host` (the SNI name, and the name the certificate
+    /// must match when verified).
+    pub fn client(conn: Conn, config: Arc<ClientConfig>, host: &str) -> io::Result<Self> {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::other(format!("TLS server name {host:?}: {e}")))?;
+        let session = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(Self::new(conn, session.into()))
+    }
+
+    fn new(conn: Conn, mut session: rustls::Connection) -> Self {
+        // Writers hand over a whole batch at once (bounded by the writer's batch size) and
+        // flush it before the next one.
+        session.set_buffer_limit(None);
+        TlsConn {
             conn,
             session: RefCell::new(session),
-        })
+            sending: Semaphore::new(1),
+        }
     }
 
     /// Append up to `max` bytes of plaintext to `buf`; Ok(0) at end of stream.
     pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        let mut raw = BytesMut::new();
         loop {
             let start = buf.len();
             buf.resize(start + max, 0);
@@ -68,36 +176,71 @@ impl TlsConn {
                 }
             }
             self.flush().await?;
-            let mut raw = BytesMut::new();
-            if self.conn.read(&mut raw, SMALL_READ).await? == 0 {
+            raw.clear();
+            if self.conn.read(&mut raw, max).await? == 0 {
                 return Ok(0);
             }
             self.receive(&raw)?;
         }
     }
 
-    /// Feed encrypted bytes into the session.
+    /// Feed encrypted bytes into the session. A TLS error is `InvalidData`, its message
+    /// naming what failed ("certificate ..." for a rejected certificate).
     fn receive(&self, mut raw: &[u8]) -> io::Result<()> {
         let mut session = self.session.borrow_mut();
         while !raw.is_empty() {
             session.read_tls(&mut raw)?;
-            session.process_new_packets().map_err(io::Error::other)?;
+            session.process_new_packets().map_err(|e| {
+                let why = match e {
+                    rustls::Error::InvalidCertificate(_) => {
+                        format!("certificate not accepted: {e}")
+                    }
+                    e => format!("TLS: {e}"),
+                };
+                io::Error::new(io::ErrorKind::InvalidData, why)
+            })?;
         }
         Ok(())
     }
 
-    /// Encrypt and send `data`, in pieces as the session's buffer (64 KiB) allows.
-    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let taken = self.session.borrow_mut().writer().write(data)?;
-            data = &data[taken..];
-            self.flush().await?;
+    /// Encrypt all of `data` into the session without waiting, and send what the socket
+    /// takes now (unless another send is under way); [`TlsConn::flush`] sends the rest.
+    pub fn send_now(&self, data: &[u8]) -> io::Result<()> {
+        let mut session = self.session.borrow_mut();
+        session.writer().write_all(data)?;
+        if self.sending.try_acquire(1).unwrap_or(false) {
+            let sent = session.write_tls(&mut NonBlocking(&self.conn));
+            self.sending.signal(1);
+            match sent {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
+    }
+
+    /// Whether the session holds encrypted bytes not sent yet.
+    pub fn wants_write(&self) -> bool {
+        self.session.borrow().wants_write()
+    }
+
+    /// Encrypt and send `data` (in 64 KiB pieces, so a large body is never all buffered
+    /// encrypted), then everything else the session has to send.
+    pub async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        for piece in data.chunks(64 * 1024) {
+            self.session.borrow_mut().writer().write_all(piece)?;
+            self.flush().await?;
+        }
+        self.flush().await
     }
 
     /// Send everything the session has to send.
-    async fn flush(&self) -> io::Result<()> {
+    pub async fn flush(&self) -> io::Result<()> {
+        let _permit = self
+            .sending
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
         loop {
             let mut out = Vec::new();
             {
@@ -109,5 +252,21 @@ impl TlsConn {
             }
             self.conn.write_all(&out).await?;
         }
+    }
+}
+
+/// The socket as an `io::Write` that never waits: `WouldBlock` when its buffer is full.
+struct NonBlocking<'a>(&'a Conn);
+
+impl Write for NonBlocking<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self.0.try_send(data)? {
+            0 if !data.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

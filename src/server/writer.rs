@@ -3,12 +3,13 @@
 //!
 //! The batch is gathered in the core's scratch buffer and sent without waiting; only what the
 //! socket does not take at once is copied into a buffer of this connection's, to be sent when
-//! it can (within `write_timeout`, else the player is dropped).
+//! it can (within `write_timeout`, else the player is dropped). Over TLS the batch is encrypted
+//! into the session instead, and what the socket does not take at once waits there.
 
 use std::cell::RefCell;
 use std::time::Instant;
 
-use super::conn::Conn;
+use super::conn::Transport;
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 
 /// Bytes a writer gathers into one socket write.
@@ -22,7 +23,7 @@ pub trait Framing {
 
 /// Run until the outbox is closed and drained (Ok), or the player lags or the socket fails.
 pub async fn run(
-    conn: &Conn,
+    conn: &Transport,
     outbox: &Outbox,
     scratch: &RefCell<Vec<u8>>,
     mut framing: impl Framing,
@@ -49,7 +50,8 @@ pub async fn run(
                 .map_err(|e| format!("write error: {e}"))?;
             (buf[sent..].to_vec(), more)
         };
-        if !unsent.is_empty() {
+        // TLS: the batch is in the session, encrypted; what the socket did not take is sent here.
+        if !unsent.is_empty() || conn.wants_write() {
             let started = Instant::now();
             conn.write_all(&unsent).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::TimedOut => {

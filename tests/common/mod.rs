@@ -362,6 +362,41 @@ impl Server {
         run(&mut cmd, timeout)
     }
 
+    /// Expects startup with this configuration to fail: exit code 2 within 10 s, naming the
+    /// config `key` and `file` on stderr; panics otherwise.
+    #[track_caller]
+    pub fn assert_startup_refused(extra_yaml: &str, key: &str, file: &Path) {
+        let ran = Self::run_to_exit(extra_yaml, Duration::from_secs(10));
+        let Some(status) = ran.status else {
+            panic!(
+                "livego still running 10 s after starting with {key}: {}; stderr: {}",
+                file.display(),
+                ran.stderr
+            );
+        };
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{key}: {} -> {status}; stderr: {}",
+            file.display(),
+            ran.stderr
+        );
+        let path = file.display().to_string();
+        assert!(
+            ran.stderr.contains(key) && ran.stderr.contains(&path),
+            "stderr must name {key} and {path}: {:?}",
+            ran.stderr
+        );
+    }
+
+    /// [`Server::start`] with `rtmps`'s keys added, then waits (up to 5 s) until the RTMPS
+    /// port accepts TCP too.
+    pub fn start_rtmps(rtmps: &Rtmps, extra_yaml: &str) -> Server {
+        let server = Self::start(&format!("{}{extra_yaml}", rtmps.yaml()));
+        server.wait_accepting(rtmps.addr(), Duration::from_secs(5));
+        server
+    }
+
     /// [`Server::start`], then waits (up to 5 s) until the HLS port accepts TCP too.
     pub fn start_hls(extra_yaml: &str) -> Server {
         let server = Self::start(extra_yaml);
@@ -473,7 +508,47 @@ impl Drop for Server {
     }
 }
 
-/// `ffmpeg -re -i CLIP -c copy -f flv URL`: publishes a clip in real time.
+/// An RTMPS listener for a test server: a free loopback port and a self-signed certificate
+/// for 127.0.0.1 (made by the openssl CLI) in a temp dir of its own.
+pub struct Rtmps {
+    pub port: u16,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: TestDir,
+}
+
+impl Rtmps {
+    pub fn new() -> Rtmps {
+        let dir = TestDir::new("rtmps-cert");
+        let (cert, key) = hls::self_signed_cert(dir.path());
+        Rtmps {
+            port: free_port(),
+            cert,
+            key,
+            _dir: dir,
+        }
+    }
+    /// The config keys that turn it on (`enable_rtmps`, `rtmps_addr`, `rtmps_cert`,
+    /// `rtmps_key`), one per line.
+    pub fn yaml(&self) -> String {
+        format!(
+            "enable_rtmps: true\nrtmps_addr: \"127.0.0.1:{}\"\nrtmps_cert: \"{}\"\nrtmps_key: \"{}\"\n",
+            self.port,
+            self.cert.display(),
+            self.key.display()
+        )
+    }
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+    /// `rtmps://127.0.0.1:PORT/live/NAME`.
+    pub fn url(&self, name: &str) -> String {
+        format!("rtmps://127.0.0.1:{}/live/{name}", self.port)
+    }
+}
+
+/// `ffmpeg -re -i CLIP -c copy -f flv URL`: publishes a clip in real time (to an rtmps:// URL
+/// with `-tls_verify 0`: test certificates are self-signed).
 pub struct Publisher {
     proc: Proc,
     pub url: String,
@@ -505,7 +580,11 @@ impl Publisher {
         if let Some(s) = seconds {
             cmd.args(["-t", &s.to_string()]);
         }
-        cmd.args(["-c", "copy", "-f", "flv", url]);
+        cmd.args(["-c", "copy", "-f", "flv"]);
+        if url.starts_with("rtmps://") {
+            cmd.args(["-tls_verify", "0"]);
+        }
+        cmd.arg(url);
         let proc = Proc::spawn(&mut cmd, "ffmpeg publisher", dir.join("publish.log"));
         Publisher {
             proc,
