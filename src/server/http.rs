@@ -30,6 +30,7 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
         },
         _ => Transport::Plain(Rc::new(conn)),
     };
+    let conn = Rc::new(conn);
     match request_loop(&conn, &ctx, service).await {
         Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
         Err(e) => log::info!("{service} {}: {e}: closing", conn.peer()),
@@ -49,7 +50,7 @@ enum Next {
 }
 
 async fn request_loop(
-    conn: &Transport,
+    conn: &Rc<Transport>,
     ctx: &Rc<CoreContext>,
     service: Service,
 ) -> Result<(), String> {

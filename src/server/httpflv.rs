@@ -21,7 +21,7 @@ use crate::stream::{FrameKind, StreamKey};
 
 /// Serve a request on the HTTP-FLV listener; Ok(()) when the response (and connection) ended.
 pub async fn serve(
-    conn: &Transport,
+    conn: &Rc<Transport>,
     ctx: &Rc<CoreContext>,
     request: &Request,
 ) -> Result<(), String> {
@@ -55,15 +55,11 @@ pub async fn serve(
         .register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
     outbox.set_stats(stats.stats.clone());
     log::info!("http-flv {}: playing {key}", conn.peer());
-    let write = writer::run(
-        conn,
-        &outbox,
-        &ctx.write_scratch,
-        FlvFraming {
-            chunked,
-            header_sent: false,
-        },
-    );
+    let framing = FlvFraming {
+        chunked,
+        header_sent: false,
+    };
+    let write = writer::spawn(conn.clone(), outbox, ctx.clone(), framing);
     future::or(write, watch_disconnect(conn)).await
 }
 

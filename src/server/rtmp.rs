@@ -1,9 +1,9 @@
 //! Drives one RTMP connection on its core: socket bytes into the handshake, chunk reader and
 //! command session; publishers' frames into the hub; players' outbox out to the socket.
 //!
-//! A connection is a reader half and a writer half over one [`Transport`] (plain or TLS). The writer is the only
-//! one that writes: it drains the connection's [`Outbox`] (replies and shared frames) in
-//! batches, one socket write per wake-up. The connection ends when the writer ends; the reader
+//! A connection is a reader half and a writer task over one [`Transport`] (plain or TLS). The
+//! writer is the only one that writes: it drains the connection's [`Outbox`] (replies and
+//! shared frames) in batches, one socket write per wake-up. The connection ends when the writer ends; the reader
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
 
 use std::rc::Rc;
@@ -50,9 +50,9 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
         outbox.close();
         future::pending::<()>().await
     };
+    let writer = writer::spawn(conn.clone(), outbox.clone(), ctx, RtmpFraming::default());
     let write_half = async {
-        let framing = RtmpFraming::default();
-        if let Err(e) = writer::run(&conn, &outbox, &ctx.write_scratch, framing).await {
+        if let Err(e) = writer.await {
             log::info!("{}: {e}", Who(&conn));
         }
     };

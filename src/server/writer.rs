@@ -7,9 +7,13 @@
 //! into the session instead, and what the socket does not take at once waits there.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
+use glommio::Task;
+
 use super::conn::Transport;
+use super::core::CoreContext;
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 
 /// Bytes a writer gathers into one socket write.
@@ -19,6 +23,17 @@ pub trait Framing {
     /// Append the bytes of `batch` (drained) to `buf`; false ends the connection after this
     /// batch is sent.
     fn encode(&mut self, batch: &mut Vec<Delivery>, buf: &mut Vec<u8>) -> bool;
+}
+
+/// [`run`] as a task of its own, so that a queued frame wakes only the writer, not the
+/// connection's reader and the futures around it. Dropping the returned task cancels it.
+pub fn spawn(
+    conn: Rc<Transport>,
+    outbox: Rc<Outbox>,
+    ctx: Rc<CoreContext>,
+    framing: impl Framing + 'static,
+) -> Task<Result<(), String>> {
+    glommio::spawn_local(async move { run(&conn, &outbox, &ctx.write_scratch, framing).await })
 }
 
 /// Run until the outbox is closed and drained (Ok), or the player lags or the socket fails.
