@@ -85,6 +85,11 @@ impl Frame {
             &mut rtmp,
         );
         let flv = flv::tag::encode_tag(kind.rtmp_type(), ts, &body);
+        // The body is kept as a view into the FLV tag: a frame holds its payload once, and never
+        // pins the (much larger) socket read buffer the payload was sliced from, which a GOP
+        // cache of small frames would otherwise keep alive block by block.
+        let start = flv::tag::TAG_HEADER_LEN;
+        let body = flv.slice(start..start + body.len());
         Frame {
             ts,
             kind,
@@ -104,4 +109,21 @@ impl Frame {
 
 pub fn player_chunk_size() -> ChunkSize {
     ChunkSize::new(PLAYER_CHUNK_SIZE).expect("PLAYER_CHUNK_SIZE is a valid chunk size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_a_view_into_the_flv_tag_not_the_input_buffer() {
+        let read_buffer = Bytes::from(vec![0xAF; 64 * 1024]);
+        let payload = read_buffer.slice(100..400);
+        let frame = Frame::new(FrameKind::Audio, 7, false, false, payload.clone());
+        assert_eq!(frame.body, payload);
+        let tag_body = &frame.flv[flv::tag::TAG_HEADER_LEN..];
+        assert_eq!(frame.body.as_ptr(), tag_body.as_ptr());
+        let buffer_range = read_buffer.as_ptr_range();
+        assert!(!buffer_range.contains(&frame.body.as_ptr()));
+    }
 }
