@@ -56,6 +56,8 @@ METRICS = {
         ("requests/s", lambda r: path(r, "gen.requests_per_s"), 0),
         ("server CPU (cores)", lambda r: r.get("server_cpu"), 3),
         ("non-2xx", lambda r: path(r, "gen.non_2xx"), 0),
+        ("in playlist p50 ms", lambda r: path(r, "gen.hls_segment_ms.p50"), 1),
+        ("in playlist max ms", lambda r: path(r, "gen.hls_segment_ms.max"), 1),
     ],
     "S7": [
         ("normal p99 ms", lambda r: path(r, "gen.latency_ms.p99"), 1),

@@ -106,6 +106,7 @@ hls_addr: "127.0.0.1:$hls_port"
 api_addr: "127.0.0.1:$api_port"
 key_store: "$work/keys.json"
 max_connections: 100000
+hls_window: 20
 EOF
     ulimit -n "$(ulimit -Hn)"
     taskset -c 1 "$livego" --config "$work/livego.yaml" > "$work/livego.log" 2>&1 &
@@ -207,71 +208,78 @@ PY
 
 publisher_args() { echo --flv "$clip" --url "rtmp://127.0.0.1:$rtmp_port/live/$1"; }
 
-run_rtmp_scenarios() {
+# One function per scenario; each runs on a freshly started server.
+scenario_S1() {
     local server=$1
-    if wants S1; then
-        for n in 500 1000; do
-            measure "$server" S1 "rtmp $n" 8 -- $(publisher_args s1) --players "$n"
-        done
-        if [[ $server == livego ]]; then
-            for n in 500 1000; do
-                measure "$server" S1 "http-flv $n" 8 -- $(publisher_args s1f) \
-                    --http-flv "http://127.0.0.1:$flv_port/live/s1f.flv" --http-players "$n"
-            done
-        fi
-    fi
-    if wants S2; then
-        measure "$server" S2 "10 probes + 1000" 8 -- $(publisher_args s2) --players 1010 \
-            --probe-players 10
-    fi
-    if wants S3; then
-        measure "$server" S3 "200 joins over 4 s" 6 -- $(publisher_args s3) --players 200 \
-            --join-over 4
-    fi
-    if wants S4; then
-        for n in 0 500 1000 2000; do
-            measure "$server" S4 "$n players" $((n / 200 + 4)) -- $(publisher_args "s4x$n") \
-                --players "$n"
-        done
-    fi
-    if wants S5; then
-        for n in 500 1000; do
-            measure "$server" S5 "$n publishers" 8 -- --flv "$clip600" \
-                --url "rtmp://127.0.0.1:$rtmp_port/live/s5" --publishers "$n"
-        done
-    fi
-    if wants S7; then
-        measure "$server" S7 "500 + 50 slow" 8 -- $(publisher_args s7) --players 550 \
-            --slow-players 50 --slow-rate 0.5
-    fi
+    for n in 500 1000; do
+        measure "$server" S1 "rtmp $n" 8 -- $(publisher_args s1) --players "$n"
+    done
+    [[ $server == livego ]] || return 0
+    for n in 500 1000; do
+        measure "$server" S1 "http-flv $n" 8 -- $(publisher_args s1f) \
+            --http-flv "http://127.0.0.1:$flv_port/live/s1f.flv" --http-players "$n"
+    done
 }
 
-# S6: wrk against the newest segment and the playlist; nginx serves copies from tmpfs.
-run_hls_scenario() {
+scenario_S2() {
+    measure "$1" S2 "10 probes + 1000" 8 -- $(publisher_args s2) --players 1010 --probe-players 10
+}
+
+scenario_S3() {
+    measure "$1" S3 "200 joins over 4 s" 6 -- $(publisher_args s3) --players 200 --join-over 4
+}
+
+scenario_S4() {
+    for n in 0 500 1000 2000; do
+        measure "$1" S4 "$n players" $((n / 200 + 4)) -- $(publisher_args "s4x$n") --players "$n"
+    done
+}
+
+scenario_S5() {
+    for n in 500 1000; do
+        measure "$1" S5 "$n publishers" 8 -- --flv "$clip600" \
+            --url "rtmp://127.0.0.1:$rtmp_port/live/s5x$n" --publishers "$n"
+    done
+}
+
+scenario_S7() {
+    measure "$1" S7 "500 + 50 slow" 8 -- $(publisher_args s7) --players 550 \
+        --slow-players 50 --slow-rate 0.5
+}
+
+# S6: wrk (64 connections) against the playlist and the newest segment; nginx serves copies
+# of the same files from tmpfs. livego's publisher also times each new segment's appearance in
+# the playlist (livego-bench --hls). hls_window is 20 in the bench config, so the segment
+# under test stays listed (and served) for the whole wrk run.
+scenario_S6() {
     local server=$1 base
     if [[ $server == livego ]]; then
-        taskset -c 0 "$bench" --duration $((seconds * 3 + 30)) $(publisher_args s6) \
-            > /dev/null 2>&1 &
-        local pub=$!
         base=http://127.0.0.1:$hls_port/live
+        taskset -c 0 "$bench" --duration $((seconds * 2 + 15)) $(publisher_args s6) \
+            --hls "$base/s6.m3u8" > "$work/s6.json" 2> "$work/s6.log" &
+        local pub=$!
         for _ in $(seq 100); do curl -sf "$base/s6.m3u8" | grep -q '\.ts' && break; sleep 0.2; done
-        sleep 6
+        sleep 5
         curl -sf "$base/s6.m3u8" > "$work/s6.m3u8"
-        segment=$(grep -v '^#' "$work/s6.m3u8" | tail -1)
-        curl -sf "$base/$segment" > "$work/s6.ts"
     else
         if [[ ! -s $work/s6.ts ]]; then
-            echo "S6 for nginx serves livego's segment: run it with --servers livego,nginx" >&2
+            echo "S6 for nginx serves livego's files: run it with --servers livego,nginx" >&2
             return 0
         fi
         base=http://127.0.0.1:$http_port/live
-        mkdir -p "$work/www/live/s6"
+        mkdir -p "$(dirname "$work/www/live/$segment")"
         cp "$work/s6.m3u8" "$work/www/live/s6.m3u8"
         cp "$work/s6.ts" "$work/www/live/$segment"
     fi
     for what in playlist segment; do
         local url=$base/s6.m3u8
-        [[ $what == segment ]] && url=$base/$segment
+        if [[ $what == segment ]]; then
+            if [[ $server == livego ]]; then
+                segment=$(curl -sf "$base/s6.m3u8" | grep -v '^#' | tail -1)
+                curl -sf "$base/$segment" > "$work/s6.ts"
+            fi
+            url=$base/$segment
+        fi
         local c0 c1 rss
         c0=$(server_cpu_ticks)
         taskset -c 0 wrk -t1 -c64 -d"${seconds}s" "$url" > "$work/wrk.txt" 2>&1
@@ -292,16 +300,29 @@ print(json.dumps({
 PY
         tail -1 "$results" >&2
     done
-    [[ $server == livego ]] && { kill "$pub" 2>/dev/null || true; wait "$pub" 2>/dev/null || true; }
+    if [[ $server == livego ]]; then
+        wait "$pub" || true
+        python3 - "$work/s6.json" >> "$results" <<'PY'
+import json, sys
+try:
+    gen = json.load(open(sys.argv[1]))
+except ValueError:
+    gen = {}
+print(json.dumps({"server": "livego", "scenario": "S6", "step": "segment in playlist",
+                  "valid": True, "gen": gen}))
+PY
+    fi
     return 0
 }
 
 for server in livego nginx; do
     server_wanted "$server" || continue
-    "start_$server"
-    run_rtmp_scenarios "$server"
-    if wants S6; then run_hls_scenario "$server"; fi
-    stop_server
+    for scenario in S1 S2 S3 S4 S5 S6 S7; do
+        wants "$scenario" || continue
+        "start_$server"
+        "scenario_$scenario" "$server"
+        stop_server
+    done
 done
 
 python3 scripts/bench-table.py "$results"

@@ -67,18 +67,23 @@ async fn drive(o: Options) -> Result<Value, String> {
     let bitrate = schedule
         .as_ref()
         .map_or(o.bitrate_kbps * 1000.0, Schedule::bitrate);
-    let mut opened = Vec::new();
+    // All publishers connect at once (one after the other would take N round trips).
+    let mut opening = Vec::new();
     if schedule.is_some() {
         for i in 0..n {
             let mut target = url.clone();
             target.stream = stream_name(&url.stream, i, n);
             let what = format!("publish to {}/{}", url.tc_url, target.stream);
-            opened.push(
+            opening.push(glommio::spawn_local(async move {
                 open_rtmp(target, Role::Publish, 4096)
                     .await
-                    .map_err(|e| format!("{what}: {e}"))?,
-            );
+                    .map_err(|e| format!("{what}: {e}"))
+            }));
         }
+    }
+    let mut opened = Vec::new();
+    for task in opening {
+        opened.push(task.await?);
     }
     let join_at = Instant::now()
         + if opened.is_empty() {

@@ -92,6 +92,38 @@ impl Conn {
         }
     }
 
+    /// [`Conn::try_send`] of `first` then `second` in one system call (sendmsg with two
+    /// buffers); returns how many bytes of the two went out.
+    pub fn try_send_parts(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
+        let fd = self.stream.borrow().as_raw_fd();
+        let mut iov = [
+            libc::iovec {
+                iov_base: first.as_ptr() as *mut libc::c_void,
+                iov_len: first.len(),
+            },
+            libc::iovec {
+                iov_base: second.as_ptr() as *mut libc::c_void,
+                iov_len: second.len(),
+            },
+        ];
+        // SAFETY: a zeroed msghdr is valid; it points at `iov`, whose entries describe the two
+        // borrowed slices, all alive for the duration of the call, which only reads them.
+        let n = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = iov.as_mut_ptr();
+            msg.msg_iovlen = iov.len();
+            libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(err),
+        }
+    }
+
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let n = poll_fn(|cx| {
@@ -152,6 +184,21 @@ impl Transport {
             Transport::Plain(conn) => conn.write_all(data).await,
             Transport::Tls(tls) => tls.write_all(data).await,
         }
+    }
+
+    /// Send `first` then `second`: one system call when the socket takes both at once (plain),
+    /// the rest as [`Transport::write_all`] does.
+    pub async fn write_all_parts(&self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        let Transport::Plain(conn) = self else {
+            self.write_all(first).await?;
+            return self.write_all(second).await;
+        };
+        let sent = conn.try_send_parts(first, second)?;
+        if let Some(rest) = first.get(sent..).filter(|rest| !rest.is_empty()) {
+            conn.write_all(rest).await?;
+            return conn.write_all(second).await;
+        }
+        conn.write_all(&second[sent - first.len()..]).await
     }
 
     /// Take all of `data` without waiting and return how much of it the caller must still

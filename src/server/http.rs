@@ -131,7 +131,7 @@ async fn next_request(
 }
 
 /// Send `response`: its head, then (unless `head_only`) its body straight from the shared
-/// bytes, so a segment is never copied per request.
+/// bytes, so a segment is never copied per request; both in one system call when they fit.
 pub async fn send(
     conn: &Transport,
     response: &Response,
@@ -140,11 +140,12 @@ pub async fn send(
 ) -> Result<(), String> {
     let mut head = BytesMut::new();
     response.encode(unix_now(), keep_alive, true, &mut head);
-    let write_error = |e: io::Error| format!("write error: {e}");
-    conn.write_all(&head).await.map_err(write_error)?;
-    let body = response.body_bytes();
-    if !head_only && !body.is_empty() {
-        conn.write_all(body).await.map_err(write_error)?;
-    }
-    Ok(())
+    let body = if head_only {
+        &[][..]
+    } else {
+        response.body_bytes()
+    };
+    conn.write_all_parts(&head, body)
+        .await
+        .map_err(|e: io::Error| format!("write error: {e}"))
 }
