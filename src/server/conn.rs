@@ -21,9 +21,11 @@ use super::tls::TlsConn;
 
 /// How much a single read may bring in for a publisher ("read big, parse many").
 pub const BIG_READ: usize = 64 * 1024;
-/// For everyone else (handshakes, commands, players' acks): small, so an idle connection
-/// holds little memory.
+/// For handshakes, commands and requests: small, so an idle connection holds little memory.
 pub const SMALL_READ: usize = 4 * 1024;
+/// For players, who only send the odd acknowledgement or command (or nothing, over HTTP-FLV):
+/// the buffer a player's reader holds while it waits is this small.
+pub const PLAYER_READ: usize = 512;
 
 pub struct Conn {
     stream: RefCell<TcpStream>,

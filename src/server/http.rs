@@ -77,6 +77,7 @@ async fn request_loop(
         let response = match service {
             _ if request.method == Method::Options => http::preflight_response(),
             Service::HttpFlv if get => {
+                drop(buf); // the response is endless: nothing more is read as requests
                 return httpflv::serve(conn, ctx, &request).await;
             }
             Service::Hls if get => hls::respond(ctx, &request.path),

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::{SMALL_READ, Transport};
+use super::conn::{PLAYER_READ, Transport};
 use super::core::CoreContext;
 use super::http::{send, unix_now};
 use super::writer::{self, Framing};
@@ -91,7 +91,7 @@ async fn watch_disconnect(conn: &Transport) -> Result<(), String> {
     let mut buf = BytesMut::new();
     loop {
         buf.clear();
-        match conn.read(&mut buf, SMALL_READ).await {
+        match conn.read(&mut buf, PLAYER_READ).await {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(format!("read error: {e}")),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::conn::{BIG_READ, SMALL_READ, Transport};
+use super::conn::{BIG_READ, PLAYER_READ, SMALL_READ, Transport};
 use super::core::CoreContext;
 use super::publisher::Publisher;
 use super::writer::{self, Framing};
@@ -154,7 +154,13 @@ impl Reader {
     async fn read(&self, buf: &mut BytesMut) -> Result<usize, String> {
         let max = match self.role {
             Role::Publisher(..) => BIG_READ,
-            _ => SMALL_READ,
+            Role::Player(..) => {
+                if buf.is_empty() && buf.capacity() > PLAYER_READ {
+                    *buf = BytesMut::new(); // give back what the handshake and commands grew
+                }
+                PLAYER_READ
+            }
+            Role::None => SMALL_READ,
         };
         match self.conn.read(buf, max).await {
             Ok(n) => Ok(n),

@@ -14,7 +14,7 @@ use glommio::Task;
 
 use super::conn::Transport;
 use super::core::CoreContext;
-use crate::stream::queue::{Delivery, Outbox, QueueState};
+use crate::stream::queue::{Delivery, IDLE_CAPACITY, Outbox, QueueState};
 
 /// Bytes a writer gathers into one socket write.
 pub const WRITE_BATCH: usize = 256 * 1024;
@@ -60,6 +60,7 @@ pub async fn run(
             let mut buf = scratch.borrow_mut();
             buf.clear();
             let more = framing.encode(&mut batch, &mut buf);
+            batch.shrink_to(IDLE_CAPACITY);
             let sent = conn
                 .try_send(&buf)
                 .map_err(|e| format!("write error: {e}"))?;

@@ -23,6 +23,9 @@ use super::stats::ConnStats;
 /// Safety net independent of media time (e.g. a stream with broken timestamps).
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
+/// Queue slots an emptied queue keeps; what a burst grew beyond this is given back.
+pub const IDLE_CAPACITY: usize = 16;
+
 #[derive(Debug, Clone)]
 pub enum Delivery {
     /// A frame of the stream, shared with every other player.
@@ -236,6 +239,10 @@ impl Outbox {
             }
             out.extend(items.pop_front());
         }
+        if items.is_empty() && items.capacity() > IDLE_CAPACITY {
+            // A join burst (the GOP cache) grew the queue; an idle player keeps little.
+            items.shrink_to(IDLE_CAPACITY);
+        }
         self.queued_bytes
             .set(self.queued_bytes.get().saturating_sub(taken));
     }
@@ -286,6 +293,19 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_emptied_queue_gives_back_what_a_burst_grew() {
+        let outbox = Outbox::new(3000);
+        for ts in 0..200 {
+            outbox.push(frame(FrameKind::Audio, ts, false));
+        }
+        assert!(outbox.items.borrow().capacity() >= 200);
+        let mut batch = Vec::new();
+        outbox.take_batch(usize::MAX, &mut batch);
+        assert_eq!(batch.len(), 200);
+        assert!(outbox.items.borrow().capacity() <= IDLE_CAPACITY);
     }
 
     #[test]
