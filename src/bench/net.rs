@@ -13,7 +13,7 @@ use futures_lite::{AsyncRead, AsyncWrite, future};
 use glommio::net::TcpStream;
 
 use crate::crypto::random;
-use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl};
+use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 
 /// Connecting and reaching Publishing/Playing may take this long.
@@ -101,22 +101,14 @@ pub async fn open_rtmp(url: RtmpUrl, role: Role, read_size: usize) -> Result<Ope
             {
                 return Err("server closed the connection during setup".into());
             }
-            let mut events = session.feed(&mut input, &mut out)?.into_iter();
-            while let Some(event) = events.next() {
-                match event {
-                    ClientEvent::Publishing | ClientEvent::Playing => {
-                        sock.write_all(&out).await.map_err(|e| e.to_string())?;
-                        let pending = events.collect();
-                        return Ok(Opened {
-                            sock,
-                            session,
-                            input,
-                            pending,
-                        });
-                    }
-                    ClientEvent::Closed(why) => return Err(why),
-                    _ => {}
-                }
+            if let Some(pending) = setup_outcome(session.feed(&mut input, &mut out)?)? {
+                sock.write_all(&out).await.map_err(|e| e.to_string())?;
+                return Ok(Opened {
+                    sock,
+                    session,
+                    input,
+                    pending,
+                });
             }
         }
     };

@@ -389,6 +389,21 @@ fn is_server_data(msg: &Message) -> bool {
     msg.type_id == msg_type::DATA_AMF0 && OWN.iter().any(|p| msg.payload.starts_with(p))
 }
 
+/// What the events of one setup step mean to a driver: `Some(rest)` once the session publishes
+/// or plays (`rest`: the events that came after it in the same input, e.g. the first frames),
+/// an error when the server refused or closed the session, `None` while setup goes on.
+pub fn setup_outcome(events: Vec<ClientEvent>) -> Result<Option<Vec<ClientEvent>>, String> {
+    let mut events = events.into_iter();
+    while let Some(event) = events.next() {
+        match event {
+            ClientEvent::Publishing | ClientEvent::Playing => return Ok(Some(events.collect())),
+            ClientEvent::Closed(why) => return Err(why),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +412,23 @@ mod tests {
     use crate::rtmp::session::{Event, Session, stream_ended};
     use crate::stream::frame::player_chunk_size;
     use proptest::prelude::*;
+
+    #[test]
+    fn setup_outcome_reports_ready_with_what_followed_or_the_refusal() {
+        let status = |code: &str| ClientEvent::Status {
+            level: "status".into(),
+            code: code.into(),
+        };
+        assert_eq!(setup_outcome(vec![ClientEvent::Connected]).unwrap(), None);
+        let ready = setup_outcome(vec![
+            ClientEvent::Connected,
+            ClientEvent::Playing,
+            status("NetStream.Data.Start"),
+        ]);
+        assert_eq!(ready.unwrap(), Some(vec![status("NetStream.Data.Start")]));
+        let refused = setup_outcome(vec![ClientEvent::Closed("publish rejected".into())]);
+        assert_eq!(refused.unwrap_err(), "publish rejected");
+    }
 
     /// Our own server session, driven like src/server/rtmp.rs drives it.
     struct Server {

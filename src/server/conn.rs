@@ -84,14 +84,7 @@ impl Conn {
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(err),
-        }
+        sent_or_refused(n)
     }
 
     /// [`Conn::try_send`] of `first` then `second` in one system call (sendmsg with two
@@ -116,14 +109,7 @@ impl Conn {
             msg.msg_iovlen = iov.len();
             libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(err),
-        }
+        sent_or_refused(n)
     }
 
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
@@ -139,6 +125,18 @@ impl Conn {
             data = &data[n..];
         }
         Ok(())
+    }
+}
+
+/// A nonblocking send's result: bytes sent, 0 when the socket's buffer is full, or the error.
+fn sent_or_refused(n: isize) -> io::Result<usize> {
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let err = io::Error::last_os_error();
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(err),
     }
 }
 

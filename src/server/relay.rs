@@ -36,7 +36,7 @@ use super::tls::{self, TlsConn};
 use crate::api::json;
 use crate::crypto::random;
 use crate::http::{Request, Response};
-use crate::rtmp::client::{ClientEvent, ClientSession, Role};
+use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 use crate::rtmp::url::RtmpUrl;
 use crate::stream::StreamKey;
@@ -303,23 +303,15 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
         let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
         session.borrow_mut().start(&mut out);
         loop {
-            let events = exchange(&conn, &session, &mut input, &mut out).await;
-            let mut events = events?.into_iter();
-            while let Some(event) = events.next() {
-                match event {
-                    ClientEvent::Publishing | ClientEvent::Playing => {
-                        conn.write_all(&out).await.map_err(|e| e.to_string())?;
-                        let pending = events.collect();
-                        return Ok(Opened {
-                            conn,
-                            session,
-                            input,
-                            pending,
-                        });
-                    }
-                    ClientEvent::Closed(why) => return Err(why),
-                    _ => {}
-                }
+            let events = exchange(&conn, &session, &mut input, &mut out).await?;
+            if let Some(pending) = setup_outcome(events)? {
+                conn.write_all(&out).await.map_err(|e| e.to_string())?;
+                return Ok(Opened {
+                    conn,
+                    session,
+                    input,
+                    pending,
+                });
             }
         }
     };
