@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::hist::Histogram;
-use super::net::{Sock, resolve};
+use super::net::{Conn, connect, resolve};
 use super::player::parse_http_url;
 
 /// Pause between two playlist requests.
@@ -47,7 +47,7 @@ fn response_frame(buf: &[u8]) -> Result<Option<(u16, usize, usize)>, String> {
 }
 
 /// One GET of `path` on `sock`; Ok(None) for a non-200 answer.
-async fn get(sock: &Sock, request: &[u8], buf: &mut BytesMut) -> Result<Option<String>, String> {
+async fn get(sock: &Conn, request: &[u8], buf: &mut BytesMut) -> Result<Option<String>, String> {
     sock.write_all(request)
         .await
         .map_err(|e| format!("write: {e}"))?;
@@ -81,7 +81,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let (host, port, path) = parse_http_url(&url)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").into_bytes();
-    let sock = Sock::connect(resolve(&host, port)?)
+    let sock = connect(resolve(&host, port)?)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut buf = BytesMut::new();

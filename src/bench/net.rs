@@ -1,62 +1,27 @@
 //! A client TCP connection on glommio with the RTMP client session driven over it: connect,
 //! handshake and commands until Publishing/Playing ([`open_rtmp`]).
 
-use std::cell::RefCell;
-use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::{AsyncRead, AsyncWrite, future};
+use futures_lite::future;
 use glommio::net::TcpStream;
 
 use crate::crypto::random;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
+pub use crate::server::conn::Conn;
 
 /// Connecting and reaching Publishing/Playing may take this long.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A socket shared by a reading and a writing task on one executor: the `RefCell` is only
-/// borrowed for one poll.
-pub struct Sock(RefCell<TcpStream>);
-
-impl Sock {
-    pub async fn connect(addr: SocketAddr) -> io::Result<Sock> {
-        let stream = TcpStream::connect(addr).await.map_err(io::Error::from)?;
-        stream.set_nodelay(true)?;
-        Ok(Sock(RefCell::new(stream)))
-    }
-
-    /// Appends up to `max` bytes to `buf`; Ok(0) at end of stream.
-    pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        let start = buf.len();
-        buf.resize(start + max, 0);
-        let result = poll_fn(|cx| {
-            let mut stream = self.0.borrow_mut();
-            Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
-        })
-        .await;
-        buf.truncate(start + *result.as_ref().unwrap_or(&0));
-        result
-    }
-
-    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let n = poll_fn(|cx| {
-                let mut stream = self.0.borrow_mut();
-                Pin::new(&mut *stream).poll_write(cx, data)
-            })
-            .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            data = &data[n..];
-        }
-        Ok(())
-    }
+/// A TCP connection to `addr` (TCP_NODELAY, as the server's own connections), readable and
+/// writable from two tasks at once.
+pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
+    let stream = TcpStream::connect(addr).await.map_err(io::Error::from)?;
+    Conn::new(stream)
 }
 
 /// `host:port` resolved to its first address.
@@ -71,7 +36,7 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 /// An RTMP connection that reached Publishing/Playing, with the bytes and events that came
 /// after that in the same read (e.g. the first frames).
 pub struct Opened {
-    pub sock: Sock,
+    pub sock: Conn,
     pub session: ClientSession,
     pub input: BytesMut,
     pub pending: Vec<ClientEvent>,
@@ -82,7 +47,7 @@ pub struct Opened {
 pub async fn open_rtmp(url: RtmpUrl, role: Role, read_size: usize) -> Result<Opened, String> {
     let setup = async {
         let addr = resolve(&url.host, url.port)?;
-        let sock = Sock::connect(addr)
+        let sock = connect(addr)
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?;
         let mut seed = [0u8; RANDOM_LEN];

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::hist::Histogram;
-use super::net::{Sock, open_rtmp, resolve};
+use super::net::{Conn, connect, open_rtmp, resolve};
 use super::probe::Probe;
 use super::stats::PlayerStats;
 use crate::flv::reader::FlvReader;
@@ -83,7 +83,7 @@ impl TokenBucket {
 
 /// Reads up to [`READ`] bytes (or what the bucket allows) into `buf`.
 async fn read(
-    sock: &Sock,
+    sock: &Conn,
     buf: &mut BytesMut,
     bucket: &mut Option<TokenBucket>,
 ) -> Result<usize, String> {
@@ -207,7 +207,7 @@ pub async fn http_flv(
     let mut buf = BytesMut::new();
     let setup = async {
         let (host, port, path) = parse_http_url(&url)?;
-        let sock = Sock::connect(resolve(&host, port)?)
+        let sock = connect(resolve(&host, port)?)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::future;
 
-use super::net::{Opened, Sock};
+use super::net::{Conn, Opened};
 use super::probe::{Probe, Sent, payload_key};
 use super::schedule::Schedule;
 use crate::flv::tag::TAG_VIDEO;
@@ -101,7 +101,7 @@ fn is_keyframe(body: &[u8]) -> bool {
 }
 
 async fn receive(
-    sock: &Sock,
+    sock: &Conn,
     session: &RefCell<ClientSession>,
     input: &mut BytesMut,
     replies: &RefCell<BytesMut>,

@@ -3,7 +3,7 @@
 //! orderly shutdown on SIGINT/SIGTERM.
 
 mod archive;
-mod conn;
+pub mod conn;
 pub mod core;
 mod hls;
 mod http;
