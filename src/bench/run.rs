@@ -15,7 +15,7 @@ use super::hist::Histogram;
 use super::hls_probe;
 use super::net::open_rtmp;
 use super::player::{self, Shared, Spec};
-use super::publisher::{self, PublisherState};
+use super::publisher::{self, Publisher, PublisherState};
 use super::report::{self, Entry, Totals};
 use super::schedule::Schedule;
 use super::stats::PlayerStats;
@@ -94,13 +94,24 @@ async fn drive(o: Options) -> Result<Value, String> {
     let deadline = join_at + o.duration;
     let mut tasks = Vec::new();
     let mut publishers = Vec::new();
+    let count = opened.len();
     for (i, conn) in opened.into_iter().enumerate() {
-        let state = Rc::new(PublisherState::default());
-        publishers.push(state.clone());
         let schedule = schedule.clone().ok_or("publisher without a file")?;
-        let run = publisher::run(conn, i, schedule, shared.probe.clone(), state);
-        tasks.push(glommio::spawn_local(future::or(run, sleep_until(deadline))));
+        let publisher = Rc::new(Publisher::new(conn, i, count, schedule, Instant::now()));
+        let receiving = publisher.clone();
+        let receive = async move { receiving.receive().await };
+        tasks.push(glommio::spawn_local(future::or(
+            receive,
+            sleep_until(deadline),
+        )));
+        publishers.push(publisher);
     }
+    let pacer = publisher::pace(publishers.clone(), shared.probe.clone());
+    tasks.push(glommio::spawn_local(future::or(
+        pacer,
+        sleep_until(deadline),
+    )));
+    let publishers: Vec<Rc<PublisherState>> = publishers.iter().map(|p| p.state.clone()).collect();
     let total = o.players + o.http_players;
     let mut players = Vec::new();
     for k in 0..total {

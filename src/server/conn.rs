@@ -4,7 +4,7 @@
 //! it concurrently; the `RefCell` is only borrowed for the duration of one poll. A
 //! [`Transport`] is a connection plain or with TLS on top.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -23,12 +23,16 @@ use super::tls::TlsConn;
 pub const BIG_READ: usize = 64 * 1024;
 /// For handshakes, commands and requests: small, so an idle connection holds little memory.
 pub const SMALL_READ: usize = 4 * 1024;
+/// The smallest read [`Conn::read`] asks for when more may be wanted.
+const MIN_READ: usize = 4 * 1024;
 /// For players, who only send the odd acknowledgement or command (or nothing, over HTTP-FLV):
 /// the buffer a player's reader holds while it waits is this small.
 pub const PLAYER_READ: usize = 512;
 
 pub struct Conn {
     stream: RefCell<TcpStream>,
+    /// How much the next read asks for (see [`Conn::read`]).
+    read_size: Cell<usize>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
 }
@@ -40,6 +44,7 @@ impl Conn {
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream: RefCell::new(stream),
+            read_size: Cell::new(MIN_READ),
             peer,
             local,
         })
@@ -60,15 +65,22 @@ impl Conn {
     }
 
     /// Append up to `max` bytes to `buf`; Ok(0) at end of stream.
+    ///
+    /// The space read into is zeroed first, so a read asks for what recent reads brought
+    /// (doubling while reads fill it, halving when they use under a quarter), not always
+    /// `max`: a publisher sending a few KB at a time costs a few KB of zeroing, not 64 KB.
     pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        let want = self.read_size.get().min(max);
         let start = buf.len();
-        buf.resize(start + max, 0);
+        buf.resize(start + want, 0);
         let result = poll_fn(|cx| {
             let mut stream = self.stream.borrow_mut();
             Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
         })
         .await;
-        buf.truncate(start + *result.as_ref().unwrap_or(&0));
+        let got = *result.as_ref().unwrap_or(&0);
+        buf.truncate(start + got);
+        self.read_size.set(next_read_size(want, got));
         result
     }
 
@@ -125,6 +137,17 @@ impl Conn {
             data = &data[n..];
         }
         Ok(())
+    }
+}
+
+/// What to ask for after a read of `want` brought `got` bytes.
+fn next_read_size(want: usize, got: usize) -> usize {
+    if got == want {
+        (want * 2).min(BIG_READ)
+    } else if got < want / 4 {
+        (want / 2).max(MIN_READ)
+    } else {
+        want
     }
 }
 
@@ -217,5 +240,20 @@ impl Transport {
             Transport::Plain(_) => false,
             Transport::Tls(tls) => tls.wants_write(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_follows_what_reads_bring() {
+        assert_eq!(next_read_size(MIN_READ, MIN_READ), 2 * MIN_READ);
+        assert_eq!(next_read_size(BIG_READ, BIG_READ), BIG_READ);
+        assert_eq!(next_read_size(8192, 3000), 8192);
+        assert_eq!(next_read_size(16384, 1000), 8192);
+        assert_eq!(next_read_size(MIN_READ, 10), MIN_READ);
+        assert_eq!(next_read_size(PLAYER_READ, 100), MIN_READ);
     }
 }

@@ -58,15 +58,33 @@ fn bind_listeners(addr: SocketAddr, cores: usize) -> std::io::Result<Vec<StdList
     Ok(listeners)
 }
 
-pub fn online_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The CPUs this process may run on (its affinity mask: `taskset`, systemd's `CPUAffinity=`),
+/// in order; core k is pinned to the k-th of them (wrapping). Falls back to 0..n.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it for this
+    // thread (pid 0) and reads nothing else.
+    let allowed: Vec<usize> = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            Vec::new()
+        } else {
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect()
+        }
+    };
+    if allowed.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..n).collect();
+    }
+    allowed
 }
 
 /// Run the server until SIGINT/SIGTERM. Errors are startup errors (e.g. a port in use).
 pub fn run(config: Config) -> Result<(), String> {
-    let cpus = online_cpus();
+    let cpus = allowed_cpus();
     let cores = if config.cores == 0 {
-        cpus
+        cpus.len()
     } else {
         config.cores
     };
@@ -149,7 +167,7 @@ pub fn run(config: Config) -> Result<(), String> {
             listeners: core_listeners,
             stop: stop_rx,
         };
-        let executor = LocalExecutorBuilder::new(Placement::Fixed(core % cpus))
+        let executor = LocalExecutorBuilder::new(Placement::Fixed(cpus[core % cpus.len()]))
             .name(&format!("livego-core-{core}"))
             .spawn(move || core::run(setup))
             .map_err(|e| format!("cannot start executor for core {core}: {e}"))?;
