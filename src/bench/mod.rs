@@ -14,6 +14,7 @@ pub mod net;
 pub mod player;
 pub mod probe;
 pub mod publisher;
+pub mod ready;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use super::hist::Histogram;
 use super::net::{Conn, connect, open_rtmp, resolve};
 use super::probe::Probe;
+use super::ready::{Readiness, Watched};
 use super::stats::PlayerStats;
 use crate::flv::reader::FlvReader;
 use crate::flv::tag::{TAG_AUDIO, TAG_VIDEO};
@@ -24,10 +25,21 @@ const READ: usize = 32 * 1024;
 const MIN_READ: usize = 4096;
 
 /// What all players share (one thread: plain `RefCell`s).
-#[derive(Default)]
 pub struct Shared {
     pub probe: Rc<RefCell<Probe>>,
     pub latency: RefCell<Histogram>,
+    /// Where players wait for data (run its ticker, [`Readiness::run`]).
+    pub ready: Rc<Readiness>,
+}
+
+impl Shared {
+    pub fn new() -> Result<Shared, String> {
+        Ok(Shared {
+            probe: Rc::default(),
+            latency: RefCell::default(),
+            ready: Readiness::new().map_err(|e| format!("epoll: {e}"))?,
+        })
+    }
 }
 
 /// How one player behaves.
@@ -81,9 +93,10 @@ impl TokenBucket {
     }
 }
 
-/// Reads up to [`READ`] bytes (or what the bucket allows) into `buf`.
+/// Reads up to [`READ`] bytes (or what the bucket allows) into `buf`, waiting in `watched`.
 async fn read(
     sock: &Conn,
+    watched: &Watched,
     buf: &mut BytesMut,
     bucket: &mut Option<TokenBucket>,
 ) -> Result<usize, String> {
@@ -96,10 +109,13 @@ async fn read(
             }
         },
     };
-    let n = sock
-        .read(buf, max)
-        .await
-        .map_err(|e| format!("read: {e}"))?;
+    let n = loop {
+        match sock.try_read(buf, max) {
+            Ok(Some(n)) => break n,
+            Ok(None) => watched.readable().await,
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    };
     if let Some(b) = bucket {
         b.spend(n);
     }
@@ -141,6 +157,13 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
     };
     stats.borrow_mut().playing = true;
     let (sock, mut session, mut input) = (opened.sock, opened.session, opened.input);
+    let watched = match shared.ready.register(&sock) {
+        Ok(watched) => watched,
+        Err(e) => {
+            stats.borrow_mut().failed = Some(format!("epoll: {e}"));
+            return;
+        }
+    };
     let mut bucket = spec.rate_limit.map(|r| TokenBucket::new(r, Instant::now()));
     let mut out = BytesMut::new();
     let mut events = opened.pending;
@@ -171,7 +194,7 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
                     .map_err(|e| format!("write: {e}"))?;
                 out.clear();
             }
-            let n = read(&sock, &mut input, &mut bucket).await?;
+            let n = read(&sock, &watched, &mut input, &mut bucket).await?;
             stats.borrow_mut().bytes += n as u64;
             events = session.feed(&mut input, &mut out)?;
         }
@@ -210,6 +233,10 @@ pub async fn http_flv(
         let sock = connect(resolve(&host, port)?)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        let watched = shared
+            .ready
+            .register(&sock)
+            .map_err(|e| format!("epoll: {e}"))?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
         sock.write_all(request.as_bytes())
             .await
@@ -222,16 +249,16 @@ pub async fn http_flv(
                     let line = head[..].split(|&b| b == b'\r').next().unwrap_or_default();
                     return Err(format!("HTTP {}", String::from_utf8_lossy(line)));
                 }
-                return Ok(sock);
+                return Ok((sock, watched));
             }
             if buf.len() > 8192 {
                 return Err("response head over 8 KiB".into());
             }
-            read(&sock, &mut buf, &mut None).await?;
+            read(&sock, &watched, &mut buf, &mut None).await?;
         }
     };
-    let sock = match setup.await {
-        Ok(sock) => sock,
+    let (sock, watched) = match setup.await {
+        Ok(opened) => opened,
         Err(e) => {
             stats.borrow_mut().failed = Some(e);
             return;
@@ -255,7 +282,7 @@ pub async fn http_flv(
                     &tag.body,
                 );
             }
-            let n = read(&sock, &mut buf, &mut bucket).await?;
+            let n = read(&sock, &watched, &mut buf, &mut bucket).await?;
             stats.borrow_mut().bytes += n as u64;
         }
     }

@@ -56,7 +56,7 @@ async fn drive(o: Options) -> Result<Value, String> {
     let started = Instant::now();
     let url = RtmpUrl::parse(&o.url)?;
     let n = o.publishers;
-    let shared = Rc::new(Shared::default());
+    let shared = Rc::new(Shared::new()?);
     let schedule = match &o.flv {
         Some(path) => {
             let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -112,6 +112,11 @@ async fn drive(o: Options) -> Result<Value, String> {
         sleep_until(deadline),
     )));
     let publishers: Vec<Rc<PublisherState>> = publishers.iter().map(|p| p.state.clone()).collect();
+    let ticker = shared.ready.clone().run();
+    tasks.push(glommio::spawn_local(future::or(
+        ticker,
+        sleep_until(deadline),
+    )));
     let total = o.players + o.http_players;
     let mut players = Vec::new();
     for k in 0..total {

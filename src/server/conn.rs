@@ -37,6 +37,12 @@ pub struct Conn {
     pub local: SocketAddr,
 }
 
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.borrow().as_raw_fd()
+    }
+}
+
 impl Conn {
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
@@ -70,18 +76,48 @@ impl Conn {
     /// (doubling while reads fill it, halving when they use under a quarter), not always
     /// `max`: a publisher sending a few KB at a time costs a few KB of zeroing, not 64 KB.
     pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        let want = self.read_size.get().min(max);
-        let start = buf.len();
-        buf.resize(start + want, 0);
+        let (start, want) = self.make_room(buf, max);
         let result = poll_fn(|cx| {
             let mut stream = self.stream.borrow_mut();
             Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
         })
         .await;
-        let got = *result.as_ref().unwrap_or(&0);
+        self.keep_read(buf, start, want, *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// [`Conn::read`] without waiting: None when the socket holds nothing now.
+    pub fn try_read(&self, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
+        let (start, want) = self.make_room(buf, max);
+        let fd = self.stream.borrow().as_raw_fd();
+        let room = &mut buf[start..];
+        // SAFETY: `fd` is this connection's open socket; the pointer and length describe `room`.
+        let n = unsafe { libc::recv(fd, room.as_mut_ptr().cast(), room.len(), libc::MSG_DONTWAIT) };
+        // A would-block (nothing now) and end of stream are both 0 from `sent_or_refused`.
+        let result = match sent_or_refused(n) {
+            Ok(0) if n < 0 => Ok(None),
+            Ok(got) => Ok(Some(got)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Some(got)) => self.keep_read(buf, start, want, got),
+            _ => buf.truncate(start),
+        }
+        result
+    }
+
+    /// Zeroed room at the end of `buf` for the next read: (where it starts, its length).
+    fn make_room(&self, buf: &mut BytesMut, max: usize) -> (usize, usize) {
+        let want = self.read_size.get().min(max);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        (start, want)
+    }
+
+    /// Keeps the `got` bytes read into the room and sizes the next read.
+    fn keep_read(&self, buf: &mut BytesMut, start: usize, want: usize, got: usize) {
         buf.truncate(start + got);
         self.read_size.set(next_read_size(want, got));
-        result
     }
 
     /// Send what the socket takes now without waiting (0 when its buffer is full).
@@ -151,7 +187,8 @@ fn next_read_size(want: usize, got: usize) -> usize {
     }
 }
 
-/// A nonblocking send's result: bytes sent, 0 when the socket's buffer is full, or the error.
+/// A nonblocking send's (or receive's) result: bytes moved, 0 when the socket cannot take
+/// (or has) any now, or the error.
 fn sent_or_refused(n: isize) -> io::Result<usize> {
     if n >= 0 {
         return Ok(n as usize);
