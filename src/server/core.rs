@@ -207,15 +207,9 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             let serve = async {
                 match service {
                     Service::Rtmp => super::rtmp::serve(Transport::Plain(Rc::new(conn)), ctx).await,
-                    Service::Rtmps => match &ctx.rtmps_tls {
-                        Some(config) => match TlsConn::server(conn, Arc::clone(config)) {
-                            Ok(tls) => {
-                                super::rtmp::serve(Transport::Tls(Box::new(tls)), ctx.clone()).await
-                            }
-                            Err(e) => log::warn!("{service}: TLS session: {e}"),
-                        },
-                        None => log::error!("{service}: no TLS configuration"),
-                    },
+                    // Boxed: a TLS session's setup is large, and every connection's future
+                    // would otherwise be as large as this branch's.
+                    Service::Rtmps => Box::pin(serve_rtmps(conn, ctx)).await,
                     Service::HttpFlv | Service::Hls | Service::Api => {
                         super::http::serve(conn, ctx, service).await
                     }
@@ -224,5 +218,16 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             future::or(serve, shutdown.wait()).await;
         })
         .detach();
+    }
+}
+
+/// An RTMPS connection: TLS, then RTMP over it.
+async fn serve_rtmps(conn: Conn, ctx: Rc<CoreContext>) {
+    let Some(config) = &ctx.rtmps_tls else {
+        return log::error!("{}: no TLS configuration", Service::Rtmps);
+    };
+    match TlsConn::server(conn, Arc::clone(config)) {
+        Ok(tls) => super::rtmp::serve(Transport::Tls(Box::new(tls)), ctx.clone()).await,
+        Err(e) => log::warn!("{}: TLS session: {e}", Service::Rtmps),
     }
 }

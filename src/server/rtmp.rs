@@ -110,7 +110,9 @@ impl Reader {
             .map_err(|e| e.to_string())?;
         let mut buf = BytesMut::new();
         let mut out = BytesMut::new();
-        self.handshake(&mut buf, &mut out).await?;
+        // Boxed: the handshake's state (two 1.5 KB randoms) would otherwise stay part of this
+        // connection's future, and its memory, for as long as the connection lives.
+        Box::pin(self.handshake(&mut buf, &mut out)).await?;
 
         let mut chunks = ChunkReader::new(MAX_MESSAGE_LEN);
         let mut session = Session::new();
