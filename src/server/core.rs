@@ -207,11 +207,13 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             let serve = async {
                 match service {
                     Service::Rtmp => super::rtmp::serve(Transport::Plain(Rc::new(conn)), ctx).await,
-                    // Boxed: a TLS session's setup is large, and every connection's future
-                    // would otherwise be as large as this branch's.
+                    // Boxed: a connection's future is as large as its largest branch, and a
+                    // TLS session's setup is large.
                     Service::Rtmps => Box::pin(serve_rtmps(conn, ctx)).await,
+                    // Boxed too: RTMP connections, the most numerous, then carry only
+                    // their own state.
                     Service::HttpFlv | Service::Hls | Service::Api => {
-                        super::http::serve(conn, ctx, service).await
+                        Box::pin(super::http::serve(conn, ctx, service)).await
                     }
                 }
             };

@@ -24,7 +24,7 @@ use super::stats::ConnStats;
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// Queue slots an emptied queue keeps; what a burst grew beyond this is given back.
-pub const IDLE_CAPACITY: usize = 16;
+pub const IDLE_CAPACITY: usize = 4;
 
 #[derive(Debug, Clone)]
 pub enum Delivery {
