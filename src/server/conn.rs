@@ -27,7 +27,7 @@ pub const SMALL_READ: usize = 4 * 1024;
 const MIN_READ: usize = 4 * 1024;
 /// For players, who only send the odd acknowledgement or command (or nothing, over HTTP-FLV):
 /// the buffer a player's reader holds while it waits is this small.
-pub const PLAYER_READ: usize = 512;
+pub const PLAYER_READ: usize = 128;
 
 pub struct Conn {
     stream: RefCell<TcpStream>,
@@ -291,6 +291,7 @@ mod tests {
         assert_eq!(next_read_size(8192, 3000), 8192);
         assert_eq!(next_read_size(16384, 1000), 8192);
         assert_eq!(next_read_size(MIN_READ, 10), MIN_READ);
-        assert_eq!(next_read_size(PLAYER_READ, 100), MIN_READ);
+        assert_eq!(next_read_size(512, 100), MIN_READ);
+        assert_eq!(next_read_size(PLAYER_READ, PLAYER_READ), 2 * PLAYER_READ);
     }
 }
