@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{LocalExecutorBuilder, Placement, Task};
 use serde_json::{Value, json};
 
 use super::args::Options;
@@ -27,6 +27,11 @@ pub fn run(options: Options) -> Result<Value, String> {
         .make()
         .map_err(|e| format!("cannot start the glommio executor: {e}"))?;
     executor.run(drive(options))
+}
+
+/// Runs `work` as a task of its own, cancelled at `deadline`.
+fn spawn_until(work: impl Future<Output = ()> + 'static, deadline: Instant) -> Task<()> {
+    glommio::spawn_local(future::or(work, sleep_until(deadline)))
 }
 
 async fn sleep_until(at: Instant) {
@@ -100,23 +105,14 @@ async fn drive(o: Options) -> Result<Value, String> {
         let publisher = Rc::new(Publisher::new(conn, i, count, schedule, Instant::now()));
         let receiving = publisher.clone();
         let receive = async move { receiving.receive().await };
-        tasks.push(glommio::spawn_local(future::or(
-            receive,
-            sleep_until(deadline),
-        )));
+        tasks.push(spawn_until(receive, deadline));
         publishers.push(publisher);
     }
     let pacer = publisher::pace(publishers.clone(), shared.probe.clone());
-    tasks.push(glommio::spawn_local(future::or(
-        pacer,
-        sleep_until(deadline),
-    )));
+    tasks.push(spawn_until(pacer, deadline));
     let publishers: Vec<Rc<PublisherState>> = publishers.iter().map(|p| p.state.clone()).collect();
     let ticker = shared.ready.clone().run();
-    tasks.push(glommio::spawn_local(future::or(
-        ticker,
-        sleep_until(deadline),
-    )));
+    tasks.push(spawn_until(ticker, deadline));
     let total = o.players + o.http_players;
     let mut players = Vec::new();
     for k in 0..total {
@@ -147,7 +143,7 @@ async fn drive(o: Options) -> Result<Value, String> {
             sleep_until(start).await;
             play.await
         };
-        tasks.push(glommio::spawn_local(future::or(run, sleep_until(deadline))));
+        tasks.push(spawn_until(run, deadline));
     }
     let hls_samples = Rc::new(RefCell::new(Histogram::default()));
     if let (Some(url), Some(first)) = (&o.hls, publishers.first()) {
@@ -161,10 +157,7 @@ async fn drive(o: Options) -> Result<Value, String> {
                 eprintln!("hls probe: {e}");
             }
         };
-        tasks.push(glommio::spawn_local(future::or(
-            probe,
-            sleep_until(deadline),
-        )));
+        tasks.push(spawn_until(probe, deadline));
     }
     for task in tasks {
         task.await;

@@ -89,7 +89,7 @@ impl Conn {
     /// [`Conn::read`] without waiting: None when the socket holds nothing now.
     pub fn try_read(&self, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
         let (start, want) = self.make_room(buf, max);
-        let fd = self.stream.borrow().as_raw_fd();
+        let fd = self.as_raw_fd();
         let room = &mut buf[start..];
         // SAFETY: `fd` is this connection's open socket; the pointer and length describe `room`.
         let n = unsafe { libc::recv(fd, room.as_mut_ptr().cast(), room.len(), libc::MSG_DONTWAIT) };
@@ -122,7 +122,7 @@ impl Conn {
 
     /// Send what the socket takes now without waiting (0 when its buffer is full).
     pub fn try_send(&self, data: &[u8]) -> io::Result<usize> {
-        let fd = self.stream.borrow().as_raw_fd();
+        let fd = self.as_raw_fd();
         // SAFETY: `fd` is this connection's open socket; the pointer and length describe `data`.
         let n = unsafe {
             libc::send(
@@ -138,7 +138,7 @@ impl Conn {
     /// [`Conn::try_send`] of `first` then `second` in one system call (sendmsg with two
     /// buffers); returns how many bytes of the two went out.
     pub fn try_send_parts(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
-        let fd = self.stream.borrow().as_raw_fd();
+        let fd = self.as_raw_fd();
         let mut iov = [
             libc::iovec {
                 iov_base: first.as_ptr() as *mut libc::c_void,
