@@ -175,7 +175,10 @@ impl Reader {
 
     fn flush(&self, out: &mut BytesMut) {
         if !out.is_empty() {
-            self.outbox.push(Delivery::Raw(out.split().freeze()));
+            // The whole buffer goes, not a split of it: a split would leave `out` holding the
+            // allocation (the 3 KB handshake reply, first of all) for the connection's life.
+            self.outbox
+                .push(Delivery::Raw(std::mem::take(out).freeze()));
         }
     }
 
