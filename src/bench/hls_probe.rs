@@ -13,6 +13,7 @@ use bytes::BytesMut;
 use super::hist::Histogram;
 use super::net::{Conn, connect, resolve};
 use super::player::parse_http_url;
+use crate::server::readiness::Readiness;
 
 /// Pause between two playlist requests.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -78,10 +79,11 @@ pub async fn run(
     url: String,
     last_keyframe: Rc<Cell<Option<Instant>>>,
     samples: Rc<RefCell<Histogram>>,
+    ready: Rc<Readiness>,
 ) -> Result<(), String> {
     let (host, port, path) = parse_http_url(&url)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").into_bytes();
-    let sock = connect(resolve(&host, port)?)
+    let sock = connect(resolve(&host, port)?, &ready)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut buf = BytesMut::new();

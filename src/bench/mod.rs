@@ -14,7 +14,6 @@ pub mod net;
 pub mod player;
 pub mod probe;
 pub mod publisher;
-pub mod ready;
 pub mod report;
 pub mod run;
 pub mod schedule;

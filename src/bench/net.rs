@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,15 +14,16 @@ use crate::crypto::random;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 pub use crate::server::conn::Conn;
+use crate::server::readiness::Readiness;
 
 /// Connecting and reaching Publishing/Playing may take this long.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TCP connection to `addr` (TCP_NODELAY, as the server's own connections), readable and
 /// writable from two tasks at once.
-pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
+pub async fn connect(addr: SocketAddr, ready: &Rc<Readiness>) -> io::Result<Conn> {
     let stream = TcpStream::connect(addr).await.map_err(io::Error::from)?;
-    Conn::new(stream)
+    Conn::new(stream, ready)
 }
 
 /// `host:port` resolved to its first address.
@@ -44,10 +46,15 @@ pub struct Opened {
 
 /// Connects and runs the client session until it publishes or plays (or fails, or
 /// [`SETUP_TIMEOUT`] passes).
-pub async fn open_rtmp(url: RtmpUrl, role: Role, read_size: usize) -> Result<Opened, String> {
+pub async fn open_rtmp(
+    url: RtmpUrl,
+    role: Role,
+    read_size: usize,
+    ready: &Rc<Readiness>,
+) -> Result<Opened, String> {
     let setup = async {
         let addr = resolve(&url.host, url.port)?;
-        let sock = connect(addr)
+        let sock = connect(addr, ready)
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?;
         let mut seed = [0u8; RANDOM_LEN];

@@ -12,13 +12,18 @@ use bytes::BytesMut;
 use super::hist::Histogram;
 use super::net::{Conn, connect, open_rtmp, resolve};
 use super::probe::Probe;
-use super::ready::{Readiness, Watched};
 use super::stats::PlayerStats;
 use crate::flv::reader::FlvReader;
 use crate::flv::tag::{TAG_AUDIO, TAG_VIDEO};
 use crate::rtmp::client::{ClientEvent, Role, RtmpUrl};
 use crate::rtmp::message::msg_type;
+use crate::server::readiness::Readiness;
 
+/// How often players learn which of their sockets got data ([`Readiness::run_every`]): the
+/// server under test sends to a ready socket without interrupting the load generator (a real
+/// player on another machine costs it nothing of the kind). Measured latencies gain at most
+/// one tick.
+pub const TICK: Duration = Duration::from_millis(1);
 /// Largest single read.
 const READ: usize = 32 * 1024;
 /// A slow player waits until it may read at least this much.
@@ -28,7 +33,7 @@ const MIN_READ: usize = 4096;
 pub struct Shared {
     pub probe: Rc<RefCell<Probe>>,
     pub latency: RefCell<Histogram>,
-    /// Where players wait for data (run its ticker, [`Readiness::run`]).
+    /// Where players wait for data (run it with [`Readiness::run_every`] [`TICK`]).
     pub ready: Rc<Readiness>,
 }
 
@@ -93,10 +98,9 @@ impl TokenBucket {
     }
 }
 
-/// Reads up to [`READ`] bytes (or what the bucket allows) into `buf`, waiting in `watched`.
+/// Reads up to [`READ`] bytes (or what the bucket allows) into `buf`.
 async fn read(
     sock: &Conn,
-    watched: &Watched,
     buf: &mut BytesMut,
     bucket: &mut Option<TokenBucket>,
 ) -> Result<usize, String> {
@@ -109,13 +113,10 @@ async fn read(
             }
         },
     };
-    let n = loop {
-        match sock.try_read(buf, max) {
-            Ok(Some(n)) => break n,
-            Ok(None) => watched.readable().await,
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    };
+    let n = sock
+        .read(buf, max)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
     if let Some(b) = bucket {
         b.spend(n);
     }
@@ -148,7 +149,7 @@ fn on_media(
 /// Plays over RTMP until an error (recorded in `stats`); the caller bounds it in time.
 pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCell<PlayerStats>>) {
     stats.borrow_mut().connect_at = Some(Instant::now());
-    let opened = match open_rtmp(url, Role::Play, 4096).await {
+    let opened = match open_rtmp(url, Role::Play, 4096, &shared.ready).await {
         Ok(opened) => opened,
         Err(e) => {
             stats.borrow_mut().failed = Some(e);
@@ -157,13 +158,6 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
     };
     stats.borrow_mut().playing = true;
     let (sock, mut session, mut input) = (opened.sock, opened.session, opened.input);
-    let watched = match shared.ready.register(&sock) {
-        Ok(watched) => watched,
-        Err(e) => {
-            stats.borrow_mut().failed = Some(format!("epoll: {e}"));
-            return;
-        }
-    };
     let mut bucket = spec.rate_limit.map(|r| TokenBucket::new(r, Instant::now()));
     let mut out = BytesMut::new();
     let mut events = opened.pending;
@@ -194,7 +188,7 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
                     .map_err(|e| format!("write: {e}"))?;
                 out.clear();
             }
-            let n = read(&sock, &watched, &mut input, &mut bucket).await?;
+            let n = read(&sock, &mut input, &mut bucket).await?;
             stats.borrow_mut().bytes += n as u64;
             events = session.feed(&mut input, &mut out)?;
         }
@@ -230,13 +224,9 @@ pub async fn http_flv(
     let mut buf = BytesMut::new();
     let setup = async {
         let (host, port, path) = parse_http_url(&url)?;
-        let sock = connect(resolve(&host, port)?)
+        let sock = connect(resolve(&host, port)?, &shared.ready)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let watched = shared
-            .ready
-            .register(&sock)
-            .map_err(|e| format!("epoll: {e}"))?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
         sock.write_all(request.as_bytes())
             .await
@@ -249,15 +239,15 @@ pub async fn http_flv(
                     let line = head[..].split(|&b| b == b'\r').next().unwrap_or_default();
                     return Err(format!("HTTP {}", String::from_utf8_lossy(line)));
                 }
-                return Ok((sock, watched));
+                return Ok(sock);
             }
             if buf.len() > 8192 {
                 return Err("response head over 8 KiB".into());
             }
-            read(&sock, &watched, &mut buf, &mut None).await?;
+            read(&sock, &mut buf, &mut None).await?;
         }
     };
-    let (sock, watched) = match setup.await {
+    let sock = match setup.await {
         Ok(opened) => opened,
         Err(e) => {
             stats.borrow_mut().failed = Some(e);
@@ -282,7 +272,7 @@ pub async fn http_flv(
                     &tag.body,
                 );
             }
-            let n = read(&sock, &watched, &mut buf, &mut bucket).await?;
+            let n = read(&sock, &mut buf, &mut bucket).await?;
             stats.borrow_mut().bytes += n as u64;
         }
     }

@@ -62,6 +62,8 @@ async fn drive(o: Options) -> Result<Value, String> {
     let url = RtmpUrl::parse(&o.url)?;
     let n = o.publishers;
     let shared = Rc::new(Shared::new()?);
+    // Every connection's reads wait on it, from the first handshake on; it ends with the run.
+    let _ticker = glommio::spawn_local(shared.ready.clone().run_every(player::TICK));
     let schedule = match &o.flv {
         Some(path) => {
             let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -79,8 +81,9 @@ async fn drive(o: Options) -> Result<Value, String> {
             let mut target = url.clone();
             target.stream = stream_name(&url.stream, i, n);
             let what = format!("publish to {}/{}", url.tc_url, target.stream);
+            let ready = shared.ready.clone();
             opening.push(glommio::spawn_local(async move {
-                open_rtmp(target, Role::Publish, 4096)
+                open_rtmp(target, Role::Publish, 4096, &ready)
                     .await
                     .map_err(|e| format!("{what}: {e}"))
             }));
@@ -111,8 +114,6 @@ async fn drive(o: Options) -> Result<Value, String> {
     let pacer = publisher::pace(publishers.clone(), shared.probe.clone());
     tasks.push(spawn_until(pacer, deadline));
     let publishers: Vec<Rc<PublisherState>> = publishers.iter().map(|p| p.state.clone()).collect();
-    let ticker = shared.ready.clone().run();
-    tasks.push(spawn_until(ticker, deadline));
     let total = o.players + o.http_players;
     let mut players = Vec::new();
     for k in 0..total {
@@ -151,6 +152,7 @@ async fn drive(o: Options) -> Result<Value, String> {
             url.clone(),
             first.last_keyframe_at.clone(),
             hls_samples.clone(),
+            shared.ready.clone(),
         );
         let probe = async move {
             if let Err(e) = probe.await {

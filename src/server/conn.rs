@@ -14,9 +14,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncWrite, future};
 use glommio::net::TcpStream;
 
+use super::readiness::{Readiness, Watched};
 use super::tls::TlsConn;
 
 /// How much a single read may bring in for a publisher ("read big, parse many").
@@ -30,6 +31,13 @@ const MIN_READ: usize = 4 * 1024;
 pub const PLAYER_READ: usize = 128;
 
 pub struct Conn {
+    /// Where reads learn that the socket has data (declared before `stream`: it must leave
+    /// the set before the socket closes).
+    watched: Watched,
+    /// Reads fail after this long without data.
+    read_timeout: Cell<Option<Duration>>,
+    /// The last read emptied the socket: wait for news before the next.
+    drained: Cell<bool>,
     stream: RefCell<TcpStream>,
     /// How much the next read asks for (see [`Conn::read`]).
     read_size: Cell<usize>,
@@ -44,11 +52,15 @@ impl AsRawFd for Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> io::Result<Self> {
+    /// A connection whose reads learn of data from `readiness` (its core's set).
+    pub fn new(stream: TcpStream, readiness: &Rc<Readiness>) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
         Ok(Conn {
+            watched: readiness.register(&stream)?,
+            read_timeout: Cell::new(None),
+            drained: Cell::new(false),
             stream: RefCell::new(stream),
             read_size: Cell::new(MIN_READ),
             peer,
@@ -56,11 +68,8 @@ impl Conn {
         })
     }
 
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream
-            .borrow()
-            .set_read_timeout(timeout)
-            .map_err(io::Error::from)
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) {
+        self.read_timeout.set(timeout);
     }
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -72,52 +81,73 @@ impl Conn {
 
     /// Append up to `max` bytes to `buf`; Ok(0) at end of stream.
     ///
-    /// The space read into is zeroed first, so a read asks for what recent reads brought
-    /// (doubling while reads fill it, halving when they use under a quarter), not always
-    /// `max`: a publisher sending a few KB at a time costs a few KB of zeroing, not 64 KB.
+    /// A plain nonblocking `recv`; when it finds nothing, or the last one emptied the socket,
+    /// the read waits until the core's [`Readiness`] set reports the socket. A read asks for
+    /// what recent reads brought (doubling while reads fill it, halving when they use under a
+    /// quarter), not always `max`, so a buffer reserves a few KB for a publisher sending a few
+    /// KB at a time, not 64 KB.
     pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        let (start, want) = self.make_room(buf, max);
-        let result = poll_fn(|cx| {
-            let mut stream = self.stream.borrow_mut();
-            Pin::new(&mut *stream).poll_read(cx, &mut buf[start..])
-        })
-        .await;
-        self.keep_read(buf, start, want, *result.as_ref().unwrap_or(&0));
-        result
-    }
-
-    /// [`Conn::read`] without waiting: None when the socket holds nothing now.
-    pub fn try_read(&self, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
-        let (start, want) = self.make_room(buf, max);
-        let fd = self.as_raw_fd();
-        let room = &mut buf[start..];
-        // SAFETY: `fd` is this connection's open socket; the pointer and length describe `room`.
-        let n = unsafe { libc::recv(fd, room.as_mut_ptr().cast(), room.len(), libc::MSG_DONTWAIT) };
-        // A would-block (nothing now) and end of stream are both 0 from `sent_or_refused`.
-        let result = match sent_or_refused(n) {
-            Ok(0) if n < 0 => Ok(None),
-            Ok(got) => Ok(Some(got)),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(Some(got)) => self.keep_read(buf, start, want, got),
-            _ => buf.truncate(start),
+        loop {
+            if self.drained.get() && !self.watched.is_ready() {
+                self.readable().await?;
+            }
+            self.watched.clear();
+            if let Some(got) = self.try_read(buf, max)? {
+                return Ok(got);
+            }
         }
-        result
     }
 
-    /// Zeroed room at the end of `buf` for the next read: (where it starts, its length).
-    fn make_room(&self, buf: &mut BytesMut, max: usize) -> (usize, usize) {
+    /// Waits until the socket is reported readable, within the read timeout.
+    async fn readable(&self) -> io::Result<()> {
+        let Some(timeout) = self.read_timeout.get() else {
+            self.watched.readable().await;
+            return Ok(());
+        };
+        let reported = async {
+            self.watched.readable().await;
+            true
+        };
+        let timed_out = async {
+            glommio::timer::sleep(timeout).await;
+            false
+        };
+        if future::or(reported, timed_out).await {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out"))
+        }
+    }
+
+    /// One nonblocking `recv` appended to `buf`: None when the socket holds nothing now.
+    fn try_read(&self, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
         let want = self.read_size.get().min(max);
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        (start, want)
-    }
-
-    /// Keeps the `got` bytes read into the room and sizes the next read.
-    fn keep_read(&self, buf: &mut BytesMut, start: usize, want: usize, got: usize) {
-        buf.truncate(start + got);
+        buf.reserve(want);
+        let room = &mut buf.spare_capacity_mut()[..want];
+        // SAFETY: `fd` is this connection's open socket; the pointer and length describe
+        // `room`, which the kernel only writes.
+        let n = unsafe {
+            libc::recv(
+                self.as_raw_fd(),
+                room.as_mut_ptr().cast(),
+                want,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // A would-block (nothing now) and end of stream are both 0 from `sent_or_refused`.
+        let got = match sent_or_refused(n)? {
+            0 if n < 0 => {
+                self.drained.set(true);
+                return Ok(None);
+            }
+            got => got,
+        };
+        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity.
+        unsafe { buf.set_len(buf.len() + got) };
         self.read_size.set(next_read_size(want, got));
+        // A read that brought less than it asked for emptied the socket.
+        self.drained.set(got < want);
+        Ok(Some(got))
     }
 
     /// Send what the socket takes now without waiting (0 when its buffer is full).
@@ -223,7 +253,7 @@ impl Transport {
         self.conn().local
     }
 
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) {
         self.conn().set_read_timeout(timeout)
     }
 

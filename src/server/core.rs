@@ -16,6 +16,7 @@ use glommio::sync::Gate;
 
 use super::conn::{Conn, Transport};
 use super::limit::ConnectionLimit;
+use super::readiness::Readiness;
 use super::relay::Relays;
 use super::shutdown::Shutdown;
 use super::tls::TlsConn;
@@ -71,6 +72,8 @@ pub struct CoreContext {
     /// FLV archive writers, waited for (briefly) on shutdown so their files are complete.
     pub archive_gate: Gate,
     pub shutdown: Rc<Shutdown>,
+    /// Where the core's connections learn that their sockets have data.
+    pub readiness: Rc<Readiness>,
     pub started: Instant,
     /// Where a writer gathers a batch before sending it; shared by the core's connections (a
     /// batch is sent, or what is left of it copied out, before the next writer runs).
@@ -115,6 +118,11 @@ pub async fn run(setup: CoreSetup) {
         },
         None => (None, None),
     };
+    let readiness = match Readiness::new() {
+        Ok(readiness) => readiness,
+        Err(e) => return log::error!("core {core}: epoll: {e}"),
+    };
+    glommio::spawn_local(readiness.clone().run()).detach();
     let config = &setup.config;
     let hub = CoreHub::new(
         core,
@@ -136,6 +144,7 @@ pub async fn run(setup: CoreSetup) {
         relays: setup.relays,
         archive_gate: Gate::new(),
         shutdown: Rc::new(Shutdown::default()),
+        readiness,
         started: Instant::now(),
         write_scratch: RefCell::new(Vec::new()),
     });
@@ -193,7 +202,7 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
             log::warn!("{service} accept: max_connections reached, connection refused");
             continue;
         };
-        let conn = match Conn::new(stream) {
+        let conn = match Conn::new(stream, &ctx.readiness) {
             Ok(conn) => conn,
             Err(e) => {
                 log::debug!("{service} accept: {e}");

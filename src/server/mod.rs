@@ -10,6 +10,7 @@ mod http;
 mod httpflv;
 mod limit;
 mod publisher;
+pub mod readiness;
 mod relay;
 mod rtmp;
 mod shutdown;

@@ -290,7 +290,8 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect to {address}: {e}"))?;
-        let conn = Conn::new(stream).map_err(|e| format!("connect to {address}: {e}"))?;
+        let conn =
+            Conn::new(stream, &ctx.readiness).map_err(|e| format!("connect to {address}: {e}"))?;
         let conn = match tls {
             Some(config) => TlsConn::client(conn, config, &remote.host)
                 .map(|tls| Transport::Tls(Box::new(tls)))

@@ -102,9 +102,7 @@ impl Reader {
 
     async fn run(&mut self) -> Result<(), String> {
         let read_timeout = self.ctx.config.read_timeout();
-        self.conn
-            .set_read_timeout(Some(read_timeout))
-            .map_err(|e| e.to_string())?;
+        self.conn.set_read_timeout(Some(read_timeout));
         self.conn
             .set_write_timeout(Some(self.ctx.config.write_timeout()))
             .map_err(|e| e.to_string())?;
@@ -271,9 +269,7 @@ impl Reader {
         session.accept_play(name, out);
         self.flush(out);
         // Players send little (acks now and then): their liveness is judged by writes.
-        if let Err(e) = self.conn.set_read_timeout(None) {
-            log::warn!("{}: {e}", Who(&self.conn));
-        }
+        self.conn.set_read_timeout(None);
         let subscription = match self.ctx.hub.subscribe(key.clone(), self.outbox.clone()) {
             Ok(subscription) => subscription,
             Err(StreamFull) => {
