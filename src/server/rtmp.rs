@@ -325,7 +325,7 @@ impl Framing for RtmpFraming {
     fn encode(&mut self, batch: &mut Vec<Delivery>, buf: &mut Vec<u8>) -> bool {
         for item in batch.drain(..) {
             match item {
-                Delivery::Frame(frame) => buf.extend_from_slice(&frame.rtmp),
+                Delivery::Frame(frame) => buf.extend_from_slice(frame.rtmp()),
                 Delivery::Raw(bytes) => buf.extend_from_slice(&bytes),
                 Delivery::StreamStart => {
                     self.starts += 1;

@@ -1,10 +1,12 @@
 //! A media or data message of a live stream, serialised once for every output format.
 //!
-//! The owner core builds a [`Frame`] per incoming message: the RTMP chunk bytes (first chunk
-//! with a type-0 header, so any player can receive them whatever it saw before; DESIGN.md)
-//! and the FLV tag bytes. Both are shared, refcounted, by every player on every core.
+//! The owner core builds a [`Frame`] per incoming message: the FLV tag bytes and, once some
+//! core has players of the stream, the RTMP chunk bytes (first chunk with a type-0 header, so
+//! any player can receive them whatever it saw before; DESIGN.md). Both are shared, refcounted,
+//! by every player on every core. A stream nobody plays yet (most of a busy ingest server's)
+//! skips the RTMP form; a frame cached then gets it from the first player that needs it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
@@ -61,8 +63,9 @@ pub struct Frame {
     pub seq_header: bool,
     /// The message body as published (FLV tag body).
     pub body: Bytes,
-    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`]).
-    pub rtmp: Bytes,
+    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`]), once
+    /// built ([`Frame::rtmp`]).
+    rtmp: OnceLock<Bytes>,
     /// The FLV tag: 11-byte header, body, PreviousTagSize.
     pub flv: Bytes,
 }
@@ -72,18 +75,6 @@ pub type SharedFrame = Arc<Frame>;
 
 impl Frame {
     pub fn new(kind: FrameKind, ts: u32, keyframe: bool, seq_header: bool, body: Bytes) -> Frame {
-        let chunk_size = player_chunk_size();
-        let mut rtmp =
-            BytesMut::with_capacity(chunk::encoded_len(body.len(), kind.csid(), ts, chunk_size));
-        chunk::encode_independent(
-            kind.csid(),
-            ts,
-            kind.rtmp_type(),
-            MEDIA_STREAM_ID,
-            &body,
-            chunk_size,
-            &mut rtmp,
-        );
         let flv = flv::tag::encode_tag(kind.rtmp_type(), ts, &body);
         // The body is kept as a view into the FLV tag: a frame holds its payload once, and never
         // pins the (much larger) socket read buffer the payload was sliced from, which a GOP
@@ -96,9 +87,29 @@ impl Frame {
             keyframe,
             seq_header,
             body,
-            rtmp: rtmp.freeze(),
+            rtmp: OnceLock::new(),
             flv,
         }
+    }
+
+    /// The whole message as RTMP chunks, built by the first caller and shared from then on.
+    pub fn rtmp(&self) -> &Bytes {
+        self.rtmp.get_or_init(|| {
+            let (kind, ts) = (self.kind, self.ts);
+            let chunk_size = player_chunk_size();
+            let len = chunk::encoded_len(self.body.len(), kind.csid(), ts, chunk_size);
+            let mut rtmp = BytesMut::with_capacity(len);
+            chunk::encode_independent(
+                kind.csid(),
+                ts,
+                kind.rtmp_type(),
+                MEDIA_STREAM_ID,
+                &self.body,
+                chunk_size,
+                &mut rtmp,
+            );
+            rtmp.freeze()
+        })
     }
 
     /// Video that may be skipped when a player falls behind (not a sequence header).
@@ -125,5 +136,31 @@ mod tests {
         assert_eq!(frame.body.as_ptr(), tag_body.as_ptr());
         let buffer_range = read_buffer.as_ptr_range();
         assert!(!buffer_range.contains(&frame.body.as_ptr()));
+    }
+
+    #[test]
+    fn the_rtmp_form_is_built_on_first_use_as_type_0_then_type_3_chunks() {
+        let body: Vec<u8> = (0..4100u32).map(|i| i as u8).collect();
+        let frame = Frame::new(
+            FrameKind::Video,
+            0x12_3456,
+            true,
+            false,
+            Bytes::from(body.clone()),
+        );
+        assert!(frame.rtmp.get().is_none(), "nobody asked for it yet");
+        let mut expected = vec![
+            0x06, // fmt 0, csid 6 (video)
+            0x12, 0x34, 0x56, // timestamp
+            0x00, 0x10, 0x04, // length 4100
+            0x09, // video
+            0x01, 0x00, 0x00, 0x00, // message stream id 1, little-endian
+        ];
+        expected.extend_from_slice(&body[..4096]);
+        expected.push(0xC6); // fmt 3, csid 6
+        expected.extend_from_slice(&body[4096..]);
+        assert_eq!(&frame.rtmp()[..], &expected[..]);
+        // Built once: the second use shares the same bytes.
+        assert_eq!(frame.rtmp().as_ptr(), frame.rtmp().as_ptr());
     }
 }

@@ -223,11 +223,17 @@ impl Publication {
         self.owned.owner.session
     }
 
-    /// Cache `frame` and send it once to every subscribing core.
+    /// Cache `frame` and send it once to every subscribing core (with its RTMP form built here
+    /// first, as soon as any core has players: the owner serialises, the players' cores only
+    /// share).
     pub fn send(&self, frame: SharedFrame) {
         self.owned.cache.borrow_mut().push(&frame);
         let session = self.session();
-        for &core in self.owned.subscribers.borrow().iter() {
+        let subscribers = self.owned.subscribers.borrow();
+        if !subscribers.is_empty() {
+            frame.rtmp();
+        }
+        for &core in subscribers.iter() {
             if core == self.hub.core {
                 self.hub.on_frame(session, frame.clone());
             } else {

@@ -261,7 +261,8 @@ fn ts_diff(newer: u32, older: u32) -> u32 {
 
 fn item_len(item: &Delivery) -> usize {
     match item {
-        Delivery::Frame(f) => f.rtmp.len(),
+        // The FLV form: always built, and within a few bytes of the RTMP one.
+        Delivery::Frame(f) => f.flv.len(),
         Delivery::Raw(b) => b.len(),
         Delivery::StreamStart | Delivery::StreamEnd => 0,
     }
