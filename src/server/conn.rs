@@ -11,12 +11,14 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures_lite::{AsyncWrite, future};
+use futures_lite::AsyncWrite;
 use glommio::net::TcpStream;
 
+use super::read_timer::ReadTimer;
 use super::readiness::{Readiness, Watched};
 use super::tls::TlsConn;
 
@@ -36,6 +38,7 @@ pub struct Conn {
     watched: Watched,
     /// Reads fail after this long without data.
     read_timeout: Cell<Option<Duration>>,
+    read_timer: ReadTimer,
     /// The last read emptied the socket: wait for news before the next.
     drained: Cell<bool>,
     stream: RefCell<TcpStream>,
@@ -60,6 +63,7 @@ impl Conn {
         Ok(Conn {
             watched: readiness.register(&stream)?,
             read_timeout: Cell::new(None),
+            read_timer: ReadTimer::default(),
             drained: Cell::new(false),
             stream: RefCell::new(stream),
             read_size: Cell::new(MIN_READ),
@@ -104,19 +108,23 @@ impl Conn {
             self.watched.readable().await;
             return Ok(());
         };
-        let reported = async {
-            self.watched.readable().await;
-            true
-        };
-        let timed_out = async {
-            glommio::timer::sleep(timeout).await;
-            false
-        };
-        if future::or(reported, timed_out).await {
-            Ok(())
-        } else {
-            Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out"))
-        }
+        let mut readable = self.watched.readable();
+        let mut deadline = None;
+        poll_fn(|cx| {
+            if Pin::new(&mut readable).poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + timeout);
+            if self.read_timer.expired(deadline, now, cx) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "read timed out",
+                )));
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// One nonblocking `recv` appended to `buf`: None when the socket holds nothing now.

@@ -10,6 +10,7 @@ mod http;
 mod httpflv;
 mod limit;
 mod publisher;
+mod read_timer;
 pub mod readiness;
 mod relay;
 mod rtmp;

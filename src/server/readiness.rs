@@ -311,6 +311,33 @@ mod tests {
     }
 
     #[test]
+    fn a_read_timeout_counts_from_each_wait_not_from_the_first() {
+        with_connection(doorbell, |conn, mut peer| async move {
+            let timeout = Duration::from_millis(80);
+            conn.set_read_timeout(Some(timeout));
+            let writer = std::thread::spawn(move || {
+                for _ in 0..10 {
+                    std::thread::sleep(Duration::from_millis(40));
+                    peer.write_all(b"x").expect("peer write");
+                }
+                std::thread::sleep(Duration::from_millis(400));
+            });
+            let mut buf = BytesMut::new();
+            // 400 ms of reads in all, each wait well within the timeout.
+            for _ in 0..10 {
+                let n = conn.read(&mut buf, 16).await.expect("data every 40 ms");
+                assert_eq!(n, 1);
+            }
+            let started = Instant::now();
+            let err = conn.read(&mut buf, 16).await.expect_err("no more data");
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            let waited = started.elapsed();
+            assert!(waited >= timeout && waited < timeout * 3, "{waited:?}");
+            writer.join().expect("writer");
+        });
+    }
+
+    #[test]
     fn a_socket_leaves_the_set_with_its_connection() {
         LocalExecutorBuilder::default()
             .spawn(|| async {
