@@ -18,13 +18,16 @@ fn frame_serialisation(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(len as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
-                Frame::new(
+                let frame = Frame::new(
                     FrameKind::Video,
                     black_box(123_456),
                     false,
                     false,
                     body.clone(),
-                )
+                );
+                // Built when the stream has players (always, in this benchmark's sense).
+                frame.rtmp();
+                frame
             })
         });
     }
