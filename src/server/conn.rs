@@ -1,8 +1,9 @@
 //! A TCP connection ([`Conn`]) shared by a connection's reader and writer halves on one core.
 //!
-//! glommio's `TcpStream` keeps separate read and write readiness, so the two halves can poll
-//! it concurrently; the `RefCell` is only borrowed for the duration of one poll. A
-//! [`Transport`] is a connection plain or with TLS on top.
+//! Reads are nonblocking `recv`s that wait on the core's [`Readiness`] set; sends are
+//! nonblocking too, and what the socket does not take at once waits for glommio's write
+//! readiness on its `TcpStream` (the `RefCell` is only borrowed for one poll), so the two
+//! halves never wait on each other. A [`Transport`] is a connection plain or with TLS on top.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
