@@ -3,12 +3,12 @@
 //!
 //! glommio waits for a socket by arming an io_uring poll on it, and its rings (set up without
 //! `IORING_SETUP_COOP_TASKRUN`) signal each completion with an inter-processor interrupt to the
-//! core, plus a submission, a completion and an allocation per wait: with 500 publishers that
-//! was about half of the core's time. Here every connection's socket sits in the core's epoll
-//! set, where the kernel only marks it ready; one task waits for the set as a whole, so a core
-//! that is busy takes one wake-up for all the sockets that got data meanwhile (the more load,
-//! the bigger the batch), and an idle core sleeps. No delay is added: the set is waited on
-//! as soon as the last batch is handed out.
+//! core, plus a submission, a completion and an allocation per wait: with 500 publishers the
+//! interrupts alone were 14 % of the core's samples. Here every connection's socket sits in the
+//! core's epoll set, where the kernel only marks it ready; one task waits for the set as a
+//! whole, so a core that is busy takes one wake-up for all the sockets that got data meanwhile
+//! (the more load, the bigger the batch), and an idle core sleeps. No delay is added: the set
+//! is waited on as soon as the last batch is handed out.
 //!
 //! A connection reads with a plain nonblocking `recv` ([`super::conn::Conn::read`]); when that
 //! finds nothing, or found less than it asked for (the socket is empty), it waits on its
