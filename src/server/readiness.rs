@@ -87,13 +87,14 @@ impl Readiness {
 
     /// Hands out readiness as soon as the set has any, forever (the server's mode).
     pub async fn run(self: Rc<Self>) {
+        let mut events = event_buffer();
         loop {
             if let Err(e) = self.rung().await {
                 // Out of descriptors, most likely: look again shortly.
                 log::warn!("waiting for readable sockets: {e}");
                 glommio::timer::sleep(RETRY).await;
             }
-            self.drain();
+            self.drain(&mut events);
         }
     }
 
@@ -101,9 +102,10 @@ impl Readiness {
     /// sockets (livego-bench's players, so the server under test does not pay for waking the
     /// load generator).
     pub async fn run_every(self: Rc<Self>, tick: Duration) {
+        let mut events = event_buffer();
         loop {
             glommio::timer::sleep(tick).await;
-            self.drain();
+            self.drain(&mut events);
         }
     }
 
@@ -126,12 +128,16 @@ impl Readiness {
     }
 
     /// Marks every socket the set reports as ready and wakes its reader.
-    fn drain(&self) {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+    fn drain(&self, events: &mut [libc::epoll_event]) {
         loop {
-            // SAFETY: `events` has room for BATCH entries; timeout 0 never blocks.
+            // SAFETY: `events` has room for the count given; timeout 0 never blocks.
             let n = unsafe {
-                libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0)
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as i32,
+                    0,
+                )
             };
             let sockets = self.sockets.borrow();
             for event in events.iter().take(n.max(0) as usize) {
@@ -146,11 +152,17 @@ impl Readiness {
                     }
                 }
             }
-            if n < BATCH as i32 {
+            if n < events.len() as i32 {
                 return;
             }
         }
     }
+}
+
+/// Where [`Readiness::drain`] receives events: made once per waiting loop, not per drain (it
+/// is 12 KB to initialise).
+fn event_buffer() -> Vec<libc::epoll_event> {
+    vec![libc::epoll_event { events: 0, u64: 0 }; BATCH]
 }
 
 /// A socket in a [`Readiness`] set.
