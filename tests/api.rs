@@ -1,8 +1,9 @@
 //! The control API (SPEC.md "Channel keys", "Other API"): channel keys (get, reset, delete,
 //! usage errors), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
 //! bare room name, revoked key), keys kept across a restart, a corrupt key file stopping
-//! startup, HS256 JWT on `/control/*`, and `/stat/livestat` listing publishers and RTMP and
-//! HTTP-FLV players with growing byte counters. Each test runs its own server.
+//! startup, HS256 JWT on `/control/*`, `/stat/livestat` listing publishers and RTMP and
+//! HTTP-FLV players with growing byte counters, and `/metrics` following streams, players,
+//! bytes, HLS requests and each core's CPU time. Each test runs its own server.
 
 mod common;
 
@@ -11,9 +12,10 @@ use std::thread;
 use std::time::Duration;
 
 use common::api::{
-    LiveStat, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
-    reset_key, sign_hs256, unix_now, wait_players,
+    LiveStat, Metrics, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
+    metrics, reset_key, sign_hs256, unix_now, wait_metrics, wait_players,
 };
+use common::hls::{fetch, resolve, wait_playlist};
 use common::http::http_status;
 use common::httpflv::wait_not_live;
 use common::{Player, Publisher, Server, TestDir, default_clip};
@@ -362,4 +364,81 @@ fn livestat_lists_publishers_and_players() {
     rtmp.finish(Duration::from_secs(40)).assert_clean(6.0);
     http.finish(Duration::from_secs(40)).assert_clean(6.0);
     assert!(x.is_running() && y.is_running(), "a publisher ended");
+}
+
+fn video_and_audio(m: &Metrics, name: &str) -> (f64, f64) {
+    (
+        m.get(&format!("{name}{{kind=\"video\"}}")),
+        m.get(&format!("{name}{{kind=\"audio\"}}")),
+    )
+}
+
+/// `/metrics` on a two-core server: empty at first; with a publisher, an RTMP and an HTTP-FLV
+/// player it counts one stream, one owning core, both players by protocol and growing byte
+/// counters; sent bytes stay counted after the players leave (counters never go down); HLS
+/// requests are counted; every core reports CPU time, and the cores used some.
+#[test]
+fn metrics_follow_streams_players_and_bytes() {
+    let server = Server::start_http("cores: 2");
+    let idle = metrics(&server);
+    assert_eq!(idle.get("livego_streams"), 0.0);
+    assert_eq!(idle.sum("livego_players"), 0.0);
+    assert_eq!(idle.sum("livego_received_bytes_total"), 0.0);
+    assert_eq!(idle.series_of("livego_core_cpu_seconds_total").count(), 2);
+
+    let mut publisher = Publisher::start(&server.rtmp_url("x"), &default_clip());
+    publisher.wait_published(Duration::from_secs(10));
+    let rtmp = Player::ffmpeg(&server.rtmp_url("x"), Some(8.0), &server.path("rtmp.flv"));
+    let http = Player::ffmpeg(&server.flv_url("x"), Some(8.0), &server.path("http.flv"));
+    let playing = wait_metrics(&server, Duration::from_secs(5), "two players", |m| {
+        m.get("livego_players{protocol=\"rtmp\"}") == 1.0
+            && m.get("livego_players{protocol=\"http-flv\"}") == 1.0
+    });
+    assert_eq!(playing.get("livego_streams"), 1.0);
+    assert_eq!(playing.get("livego_publishers{protocol=\"rtmp\"}"), 1.0);
+    assert_eq!(playing.sum("livego_core_streams"), 1.0);
+    assert_eq!(playing.get("livego_players{protocol=\"rtmps\"}"), 0.0);
+    assert!(playing.get("livego_connections") >= 3.0, "{playing:?}");
+    thread::sleep(Duration::from_millis(1500));
+    let later = metrics(&server);
+    for name in ["livego_received_bytes_total", "livego_sent_bytes_total"] {
+        let (before, after) = (
+            video_and_audio(&playing, name),
+            video_and_audio(&later, name),
+        );
+        assert!(
+            after.0 > before.0 && after.1 > before.1,
+            "{name} did not grow: {before:?} then {after:?}"
+        );
+    }
+
+    rtmp.finish(Duration::from_secs(40)).assert_clean(6.0);
+    http.finish(Duration::from_secs(40)).assert_clean(6.0);
+    let left = wait_metrics(&server, Duration::from_secs(3), "players leaving", |m| {
+        m.sum("livego_players") == 0.0
+    });
+    let (sent, sent_later) = (
+        video_and_audio(&later, "livego_sent_bytes_total"),
+        video_and_audio(&left, "livego_sent_bytes_total"),
+    );
+    assert!(
+        sent_later.0 >= sent.0 && sent_later.1 >= sent.1,
+        "sent bytes went down after the players left: {sent:?} then {sent_later:?}"
+    );
+
+    let m3u8 = server.m3u8_url("x");
+    let (_, playlist) = wait_playlist(&m3u8, 1, Duration::from_secs(10));
+    let segment = fetch("GET", &resolve(&m3u8, &playlist.segments[0].uri)).expect("segment");
+    assert_eq!(segment.status(), 200);
+    let served = metrics(&server);
+    assert!(served.get("livego_hls_requests_total{file=\"playlist\"}") >= 1.0);
+    assert_eq!(
+        served.get("livego_hls_requests_total{file=\"segment\"}"),
+        1.0
+    );
+    assert!(
+        served.sum("livego_core_cpu_seconds_total") > 0.0,
+        "{served:?}"
+    );
+    assert!(publisher.is_running(), "the publisher ended");
 }

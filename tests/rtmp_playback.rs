@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::api::metrics;
 use common::rtmp_client::{RtmpClient, Status, status_of};
 use common::{
     CLIP_SECS, ClipKind, Player, Publisher, Server, assert_players_clean, default_clip,
@@ -332,8 +333,8 @@ fn player_of_absent_stream_gives_up_after_read_timeout() {
     assert_eq!(media, 0, "media for a stream nobody publishes");
 }
 
-/// A player that stops reading falls behind, is dropped (`player_queue_ms`, `write_timeout`),
-/// and neither the publisher nor another player notices. The heavy clip's 0.5 s GOP keeps a
+/// A player that stops reading falls behind, loses frames (counted in `/metrics`), is dropped
+/// (`player_queue_ms`, `write_timeout`), and neither the publisher nor another player notices. The heavy clip's 0.5 s GOP keeps a
 /// joining player's GOP-cache burst within `player_queue_ms` (see
 /// `late_joiner_is_not_mistaken_for_a_slow_player` for longer GOPs).
 #[test]
@@ -371,6 +372,9 @@ fn slow_player_is_dropped_others_unaffected() {
         stalled.wait_closed(Duration::from_secs(10)),
         "the server logged dropping {peer} but its connection is still open"
     );
+    let dropped_frames =
+        metrics(&server).get("livego_dropped_frames_total{reason=\"slow_player\"}");
+    assert!(dropped_frames > 0.0, "no dropped frames counted");
     publisher.assert_running("publisher");
     assert!(server.is_alive());
 }

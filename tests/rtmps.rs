@@ -1,6 +1,7 @@
 //! RTMPS ingest (SPEC.md keys `enable_rtmps`, `rtmps_cert`, `rtmps_key`; README "RTMPS"): with a
 //! self-signed certificate made by the openssl CLI, ffmpeg publishes over TLS on `rtmps_addr`
-//! and the stream plays cleanly over plain RTMP and over RTMPS; a bad certificate stops
+//! and the stream plays cleanly over plain RTMP and over RTMPS (the TLS publisher and player
+//! listed as `rtmps` in `/stat/livestat` and `/metrics`); a bad certificate stops
 //! startup (exit code 2, naming `rtmps_cert`); garbage or a plain RTMP handshake on the RTMPS
 //! port closes that connection with a log line and the server keeps serving. Relays to
 //! rtmps:// targets are in `tests/relay.rs`.
@@ -11,6 +12,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::api::{livestat, wait_metrics};
 use common::raw::{noise, wait_closed};
 use common::{Player, Publisher, Rtmps, Server, default_clip, play_ffmpeg};
 
@@ -26,6 +28,22 @@ fn publish_over_rtmps_play_over_rtmp_and_rtmps() {
         Some(6.0),
         "flv",
         &server.path("tls.flv"),
+    );
+    let listed = wait_metrics(&server, Duration::from_secs(5), "the RTMPS player", |m| {
+        m.get("livego_players{protocol=\"rtmps\"}") == 1.0
+    });
+    assert_eq!(listed.get("livego_publishers{protocol=\"rtmps\"}"), 1.0);
+    assert_eq!(listed.get("livego_publishers{protocol=\"rtmp\"}"), 0.0);
+    let stat = livestat(&server, None);
+    let urls: Vec<&str> = stat
+        .publishers
+        .iter()
+        .chain(&stat.players)
+        .map(|e| e.url.as_str())
+        .collect();
+    assert!(
+        urls.len() == 2 && urls.iter().all(|url| url.starts_with("rtmps://")),
+        "{urls:?}"
     );
     let played = play_ffmpeg(&server.rtmp_url("x"), 7.0, &server.path("plain.flv"));
     played.assert_clean(6.0);

@@ -31,10 +31,6 @@ pub fn handle(api: &Api, request: &Request, now_unix_secs: u64) -> Response {
     match path {
         "/control/get" | "/control/reset" | "/control/delete" => channel_key(api, request, path),
         "/stat/livestat" => livestat(api, request.query_param("room")),
-        "/control/push" | "/control/pull" => reply(
-            404,
-            json::error(404, "relays are not supported by this build yet"),
-        ),
         _ => reply(404, json::error(404, &format!("no API at {path}"))),
     }
 }
@@ -130,6 +126,7 @@ fn stream_stat(conn: &ConnStats, now: Instant) -> StreamStat {
     let kbps = |bytes: u64| kbps(bytes, conn.started, now);
     let url = match conn.protocol {
         Protocol::Rtmp => format!("rtmp://{}/{}", conn.local, conn.key),
+        Protocol::Rtmps => format!("rtmps://{}/{}", conn.local, conn.key),
         Protocol::HttpFlv => format!("http://{}/{}.flv", conn.local, conn.key),
     };
     StreamStat {

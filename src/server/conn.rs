@@ -22,6 +22,7 @@ use glommio::net::TcpStream;
 use super::read_timer::ReadTimer;
 use super::readiness::{Readiness, Watched};
 use super::tls::TlsConn;
+use crate::stream::stats::Protocol;
 
 /// How much a single read may bring in for a publisher ("read big, parse many").
 pub const BIG_READ: usize = 64 * 1024;
@@ -256,6 +257,14 @@ impl Transport {
 
     pub fn peer(&self) -> SocketAddr {
         self.conn().peer
+    }
+
+    /// How an RTMP session over this transport is listed in the stats.
+    pub fn rtmp_protocol(&self) -> Protocol {
+        match self {
+            Transport::Plain(_) => Protocol::Rtmp,
+            Transport::Tls(_) => Protocol::Rtmps,
+        }
     }
 
     pub fn local(&self) -> SocketAddr {

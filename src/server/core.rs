@@ -15,6 +15,7 @@ use glommio::net::{TcpListener, UnixStream};
 use glommio::sync::Gate;
 
 use super::conn::{Conn, Transport};
+use super::core_threads::CoreThreads;
 use super::limit::ConnectionLimit;
 use super::readiness::Readiness;
 use super::relay::Relays;
@@ -55,10 +56,10 @@ impl std::fmt::Display for Service {
     }
 }
 
-/// What every connection task on a core can reach.
-pub struct CoreContext {
+/// What all cores share, made once by the main thread.
+pub struct Shared {
     pub config: Arc<Config>,
-    pub hub: Rc<CoreHub>,
+    pub registry: Arc<Registry>,
     pub keys: Arc<dyn ChannelKeys>,
     pub api: Arc<Api>,
     pub hls: Arc<HlsStore>,
@@ -69,12 +70,21 @@ pub struct CoreContext {
     pub connections: Arc<ConnectionLimit>,
     pub stats: Arc<StatsRegistry>,
     pub relays: Arc<Relays>,
+    /// Each core's executor thread (for the per-core CPU time in `/metrics`).
+    pub threads: CoreThreads,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// What every connection task on a core can reach.
+pub struct CoreContext {
+    pub shared: Arc<Shared>,
+    pub hub: Rc<CoreHub>,
     /// FLV archive writers, waited for (briefly) on shutdown so their files are complete.
     pub archive_gate: Gate,
     pub shutdown: Rc<Shutdown>,
     /// Where the core's connections learn that their sockets have data.
     pub readiness: Rc<Readiness>,
-    pub started: Instant,
     /// Where a writer gathers a batch before sending it; shared by the core's connections (a
     /// batch is sent, or what is left of it copied out, before the next writer runs).
     pub write_scratch: RefCell<Vec<u8>>,
@@ -82,23 +92,14 @@ pub struct CoreContext {
 
 impl CoreContext {
     pub fn uptime_ms(&self) -> u32 {
-        self.started.elapsed().as_millis() as u32
+        self.shared.started.elapsed().as_millis() as u32
     }
 }
 
 /// Everything a core needs, handed over from the main thread.
 pub struct CoreSetup {
     pub core: usize,
-    pub config: Arc<Config>,
-    pub registry: Arc<Registry>,
-    pub keys: Arc<dyn ChannelKeys>,
-    pub api: Arc<Api>,
-    pub hls: Arc<HlsStore>,
-    pub hls_tls: Option<Arc<rustls::ServerConfig>>,
-    pub rtmps_tls: Option<Arc<rustls::ServerConfig>>,
-    pub connections: Arc<ConnectionLimit>,
-    pub stats: Arc<StatsRegistry>,
-    pub relays: Arc<Relays>,
+    pub shared: Arc<Shared>,
     pub mesh: Option<MeshBuilder<CoreMsg, glommio::channels::channel_mesh::Full>>,
     /// This core's share of every listening address.
     pub listeners: Vec<(Service, StdListener)>,
@@ -108,9 +109,13 @@ pub struct CoreSetup {
 
 pub async fn run(setup: CoreSetup) {
     let core = setup.core;
+    setup.shared.threads.record_current(core);
     let (mesh, receivers) = match setup.mesh {
         Some(builder) => match builder.join().await {
-            Ok((senders, receivers)) => (Some(MeshSender::new(senders)), Some(receivers)),
+            Ok((senders, receivers)) => (
+                Some(MeshSender::new(senders, setup.shared.stats.clone())),
+                Some(receivers),
+            ),
             Err(e) => {
                 log::error!("core {core}: joining the channel mesh failed: {e}");
                 return;
@@ -123,29 +128,20 @@ pub async fn run(setup: CoreSetup) {
         Err(e) => return log::error!("core {core}: epoll: {e}"),
     };
     glommio::spawn_local(readiness.clone().run()).detach();
-    let config = &setup.config;
+    let config = &setup.shared.config;
     let hub = CoreHub::new(
         core,
-        setup.registry,
+        setup.shared.registry.clone(),
         mesh,
         config.gop_num,
         config.max_players_per_stream,
     );
     let ctx = Rc::new(CoreContext {
-        config: setup.config,
+        shared: setup.shared,
         hub: hub.clone(),
-        keys: setup.keys,
-        api: setup.api,
-        hls: setup.hls,
-        hls_tls: setup.hls_tls,
-        rtmps_tls: setup.rtmps_tls,
-        connections: setup.connections,
-        stats: setup.stats,
-        relays: setup.relays,
         archive_gate: Gate::new(),
         shutdown: Rc::new(Shutdown::default()),
         readiness,
-        started: Instant::now(),
         write_scratch: RefCell::new(Vec::new()),
     });
     if let Some(mut receivers) = receivers {
@@ -198,7 +194,7 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
                 continue;
             }
         };
-        let Some(slot) = ctx.connections.try_acquire() else {
+        let Some(slot) = ctx.shared.connections.try_acquire() else {
             log::warn!("{service} accept: max_connections reached, connection refused");
             continue;
         };
@@ -234,7 +230,7 @@ async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreCont
 
 /// An RTMPS connection: TLS, then RTMP over it.
 async fn serve_rtmps(conn: Conn, ctx: Rc<CoreContext>) {
-    let Some(config) = &ctx.rtmps_tls else {
+    let Some(config) = &ctx.shared.rtmps_tls else {
         return log::error!("{}: no TLS configuration", Service::Rtmps);
     };
     match TlsConn::server(conn, Arc::clone(config)) {

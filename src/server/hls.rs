@@ -7,6 +7,7 @@
 use super::core::CoreContext;
 use crate::http::{self, Response};
 use crate::stream::StreamKey;
+use crate::stream::stats::HlsFile;
 
 const CROSSDOMAIN_XML: &str = "<?xml version=\"1.0\" ?>\n<cross-domain-policy>\n\t<allow-access-from domain=\"*\" />\n\t<allow-http-request-headers-from domain=\"*\" headers=\"*\"/>\n</cross-domain-policy>\n";
 
@@ -23,16 +24,18 @@ fn lookup(ctx: &CoreContext, path: &str) -> Result<Response, String> {
     let (app, rest) = rest
         .split_once('/')
         .ok_or_else(|| format!("no HLS at {path}"))?;
-    if !ctx.config.app(app).is_some_and(|a| a.hls) {
+    if !ctx.shared.config.app(app).is_some_and(|a| a.hls) {
         return Err(format!("no HLS application {app:?}"));
     }
     if let Some(room) = rest.strip_suffix(".m3u8").filter(|r| !r.contains('/')) {
         let key = StreamKey::new(app, room);
         let snapshot = ctx
+            .shared
             .hls
             .snapshot(&key)
             .ok_or_else(|| format!("no live stream {key}"))?;
         let playlist = snapshot.playlist.clone();
+        ctx.shared.stats.count_hls(HlsFile::Playlist);
         let response = Response::new(200)
             .body("application/vnd.apple.mpegurl", playlist)
             .header("Cache-Control", "no-cache");
@@ -47,12 +50,14 @@ fn lookup(ctx: &CoreContext, path: &str) -> Result<Response, String> {
         .ok_or_else(|| format!("no HLS at {path}"))?;
     let key = StreamKey::new(app, room);
     let snapshot = ctx
+        .shared
         .hls
         .snapshot(&key)
         .ok_or_else(|| format!("no live stream {key}"))?;
     let data = snapshot
         .segment(sequence)
         .ok_or_else(|| format!("no segment {sequence} of {key}"))?;
+    ctx.shared.stats.count_hls(HlsFile::Segment);
     let max_age = 3 * snapshot.target_duration_s.max(1);
     let response = Response::new(200)
         .body("video/mp2t", data.clone())

@@ -17,13 +17,13 @@ use futures_lite::future;
 use super::conn::{Conn, SMALL_READ, Transport};
 use super::core::{CoreContext, Service};
 use super::tls::TlsConn;
-use super::{hls, httpflv, relay};
+use super::{hls, httpflv, metrics, relay};
 use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
 
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
-    let conn = match (&ctx.hls_tls, service) {
+    let conn = match (&ctx.shared.hls_tls, service) {
         (Some(config), Service::Hls) => match TlsConn::server(conn, Arc::clone(config)) {
             Ok(tls) => Transport::Tls(Box::new(tls)),
             Err(e) => return log::warn!("{service}: TLS session: {e}"),
@@ -55,14 +55,14 @@ async fn request_loop(
     service: Service,
 ) -> Result<(), String> {
     let limits = Limits::default();
-    let read_timeout = ctx.config.read_timeout();
+    let read_timeout = ctx.shared.config.read_timeout();
     let mut buf = BytesMut::new();
     loop {
         let timeout = async {
             glommio::timer::sleep(read_timeout).await;
             Err(format!(
                 "no complete request within {} s",
-                ctx.config.read_timeout
+                ctx.shared.config.read_timeout
             ))
         };
         let next = future::or(next_request(conn, &mut buf, &limits), timeout).await;
@@ -92,14 +92,16 @@ async fn request_loop(
     }
 }
 
-/// The control API; relays act on this core, everything else is sans-IO in `api::routes`.
+/// The control API; relays act on this core, `/metrics` looks at the whole server, everything
+/// else is sans-IO in `api::routes`.
 fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
     let direction = match request.path.as_str() {
+        "/metrics" => return metrics::respond(ctx),
         "/control/push" => relay::Direction::Push,
         "/control/pull" => relay::Direction::Pull,
-        _ => return routes::handle(&ctx.api, request, unix_now()),
+        _ => return routes::handle(&ctx.shared.api, request, unix_now()),
     };
-    match routes::authorize(&ctx.api, request, unix_now()) {
+    match routes::authorize(&ctx.shared.api, request, unix_now()) {
         Ok(()) => relay::control(ctx, direction, request),
         Err(response) => response,
     }

@@ -44,13 +44,14 @@ pub async fn serve(
     if head_only {
         return Ok(());
     }
-    let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
+    let outbox = Rc::new(Outbox::new(ctx.shared.config.player_queue_ms as u32));
     let Ok(_subscription) = ctx.hub.subscribe(key.clone(), outbox.clone()) else {
         let response = http::error_response(503, "too many players of this stream");
         return send(conn, &response, false, false).await;
     };
     let ends = (conn.peer(), conn.local());
     let stats = ctx
+        .shared
         .stats
         .register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
     outbox.set_stats(stats.stats.clone());
@@ -76,7 +77,7 @@ fn stream_of(ctx: &CoreContext, path: &str) -> Result<StreamKey, Response> {
     if room.is_empty() || room.contains('/') {
         return not_found(format!("{path} is not /APP/ROOM.flv"));
     }
-    if !ctx.config.app(app).is_some_and(|a| a.flv) {
+    if !ctx.shared.config.app(app).is_some_and(|a| a.flv) {
         return not_found(format!("no HTTP-FLV application {app:?}"));
     }
     let key = StreamKey::new(app, room);

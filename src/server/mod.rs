@@ -5,10 +5,12 @@
 mod archive;
 pub mod conn;
 pub mod core;
+mod core_threads;
 mod hls;
 mod http;
 mod httpflv;
 mod limit;
+mod metrics;
 mod publisher;
 mod read_timer;
 pub mod readiness;
@@ -36,7 +38,8 @@ use crate::hls::store::HlsStore;
 use crate::stream::mesh::CHANNEL_CAPACITY;
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
-use core::{CoreSetup, Service};
+use core::{CoreSetup, Service, Shared};
+use core_threads::CoreThreads;
 
 /// How long cores get to close their connections after a stop signal.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
@@ -133,14 +136,25 @@ pub fn run(config: Config) -> Result<(), String> {
         listeners.push((service, bound));
     }
     let signals = signals::block_stop_signals()?;
-    let registry = Arc::new(Registry::new());
-    let connections = limit::ConnectionLimit::new(config.max_connections);
     let stats = StatsRegistry::new();
-    let relays = Arc::new(relay::Relays::default());
     let api = Arc::new(Api {
         keys: keys.clone(),
         stats: stats.clone(),
         jwt_secret: config.jwt.secret.clone(),
+    });
+    let shared = Arc::new(Shared {
+        connections: limit::ConnectionLimit::new(config.max_connections),
+        config,
+        registry: Arc::new(Registry::new()),
+        keys,
+        api,
+        hls,
+        hls_tls,
+        rtmps_tls,
+        stats,
+        relays: Arc::new(relay::Relays::default()),
+        threads: CoreThreads::new(cores),
+        started: Instant::now(),
     });
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
@@ -155,16 +169,7 @@ pub fn run(config: Config) -> Result<(), String> {
         stops.push(stop_tx);
         let setup = CoreSetup {
             core,
-            config: config.clone(),
-            registry: registry.clone(),
-            keys: keys.clone(),
-            api: api.clone(),
-            hls: hls.clone(),
-            hls_tls: hls_tls.clone(),
-            rtmps_tls: rtmps_tls.clone(),
-            connections: connections.clone(),
-            stats: stats.clone(),
-            relays: relays.clone(),
+            shared: shared.clone(),
             mesh: mesh.clone(),
             listeners: core_listeners,
             stop: stop_rx,

@@ -24,21 +24,23 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Become the owner of `key` (the app is `key.app`); `ends` are the client's and our
-    /// addresses, for the stats.
+    /// Become the owner of `key` (the app is `key.app`); `protocol` and `ends` (the client's
+    /// and our addresses) are for the stats.
     pub fn start(
         ctx: &Rc<CoreContext>,
         key: StreamKey,
+        protocol: Protocol,
         ends: (SocketAddr, SocketAddr),
     ) -> Result<Publisher, AlreadyPublishing> {
         let publication = ctx.hub.publish(key.clone())?;
-        let config = &ctx.config;
+        let config = &ctx.shared.config;
         let stats = ctx
+            .shared
             .stats
-            .register(Role::Publisher, Protocol::Rtmp, key.clone(), ends);
+            .register(Role::Publisher, protocol, key.clone(), ends);
         let hls_app = config.app(&key.app).is_some_and(|a| a.hls);
         let session = publication.session();
-        let hls = hls_app.then(|| ctx.hls.start(key.clone(), session));
+        let hls = hls_app.then(|| ctx.shared.hls.start(key.clone(), session));
         relay::start_static_pushes(ctx, &key, session);
         let archive = config
             .flv_archive

@@ -106,14 +106,14 @@ pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -
         Ok(remote) => remote,
         Err(e) => return reply(400, json::error(400, &format!("{e}; {usage}"))),
     };
-    if !ctx.config.app(app).is_some_and(|a| a.live) || name.contains('/') {
+    if !ctx.shared.config.app(app).is_some_and(|a| a.live) || name.contains('/') {
         return reply(
             400,
             json::error(400, &format!("no live application {app:?}")),
         );
     }
     let id = (direction, StreamKey::new(app, name), url.to_string());
-    let relays = &ctx.relays;
+    let relays = &ctx.shared.relays;
     match oper {
         "start" => {
             let stop = Arc::new(AtomicBool::new(false));
@@ -141,7 +141,10 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
             Direction::Push => RelayKind::Push,
             Direction::Pull => RelayKind::Pull,
         };
-        let listed = ctx.stats.register_relay(kind, key.clone(), url.clone());
+        let listed = ctx
+            .shared
+            .stats
+            .register_relay(kind, key.clone(), url.clone());
         let shutdown = ctx.shutdown.clone();
         let run = async {
             match direction {
@@ -163,7 +166,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
             Err(e) => log::warn!("relay {direction} {url} ({key}): {e}"),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
-        let mut running = ctx.relays.lock();
+        let mut running = ctx.shared.relays.lock();
         if running
             .get(&id)
             .is_some_and(|flag| Arc::ptr_eq(flag, &stop))
@@ -186,7 +189,7 @@ struct Opened {
 /// `server[].static_push`: while session `session` of `key` is live, push it to
 /// `{url}/{name}` for each of the app's URLs, reconnecting after 1, 2, 4 … 30 s.
 pub fn start_static_pushes(ctx: &Rc<CoreContext>, key: &StreamKey, session: SessionId) {
-    let Some(app) = ctx.config.app(&key.app) else {
+    let Some(app) = ctx.shared.config.app(&key.app) else {
         return;
     };
     for base in &app.static_push {
@@ -215,9 +218,10 @@ async fn static_push(
     remote: RtmpUrl,
     target: &str,
 ) {
-    let listed = ctx
-        .stats
-        .register_relay(RelayKind::StaticPush, key.clone(), target.to_string());
+    let listed =
+        ctx.shared
+            .stats
+            .register_relay(RelayKind::StaticPush, key.clone(), target.to_string());
     let never = AtomicBool::new(false);
     let live = || {
         ctx.hub
@@ -283,7 +287,11 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
         .and_then(|mut a| a.next())
         .ok_or_else(|| format!("cannot resolve {}", remote.host))?;
     let tls = match remote.tls {
-        true => Some(ctx.relays.client_tls(ctx.config.enable_tls_verify)?),
+        true => Some(
+            ctx.shared
+                .relays
+                .client_tls(ctx.shared.config.enable_tls_verify)?,
+        ),
         false => None,
     };
     let setup = async {
@@ -338,7 +346,7 @@ async fn push(
         ..
     } = open(ctx, remote, Role::Publish).await?;
     listed.set_state(RelayState::Live);
-    let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
+    let outbox = Rc::new(Outbox::new(ctx.shared.config.player_queue_ms as u32));
     let _subscription = ctx
         .hub
         .subscribe(key.clone(), outbox.clone())
@@ -403,7 +411,7 @@ async fn pull(
     } = open(ctx, remote, Role::Play).await?;
     listed.set_state(RelayState::Live);
     let ends = (conn.peer(), conn.local());
-    let mut publisher = Publisher::start(ctx, key.clone(), ends)
+    let mut publisher = Publisher::start(ctx, key.clone(), conn.rtmp_protocol(), ends)
         .map_err(|_| format!("{key} is already being published"))?;
     let mut out = BytesMut::new();
     let mut events = pending;

@@ -24,7 +24,7 @@ use crate::stream::hub::Subscription;
 use crate::stream::ingest::{self, Skip};
 use crate::stream::queue::{Delivery, Outbox, QueueState};
 use crate::stream::registry::StreamFull;
-use crate::stream::stats::{Protocol, Role as StatsRole, StatsGuard};
+use crate::stream::stats::{Role as StatsRole, StatsGuard};
 
 /// Largest RTMP message accepted from a client.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
@@ -33,7 +33,7 @@ pub const MAX_MESSAGE_LEN: usize = 16 << 20;
 /// why it ended.
 pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
     let conn = Rc::new(conn);
-    let outbox = Rc::new(Outbox::new(ctx.config.player_queue_ms as u32));
+    let outbox = Rc::new(Outbox::new(ctx.shared.config.player_queue_ms as u32));
     let mut reader = Reader {
         conn: conn.clone(),
         ctx: ctx.clone(),
@@ -101,10 +101,10 @@ impl Reader {
     }
 
     async fn run(&mut self) -> Result<(), String> {
-        let read_timeout = self.ctx.config.read_timeout();
+        let read_timeout = self.ctx.shared.config.read_timeout();
         self.conn.set_read_timeout(Some(read_timeout));
         self.conn
-            .set_write_timeout(Some(self.ctx.config.write_timeout()))
+            .set_write_timeout(Some(self.ctx.shared.config.write_timeout()))
             .map_err(|e| e.to_string())?;
         let mut buf = BytesMut::new();
         let mut out = BytesMut::new();
@@ -164,9 +164,10 @@ impl Reader {
         };
         match self.conn.read(buf, max).await {
             Ok(n) => Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(format!("no data for {} s", self.ctx.config.read_timeout))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(format!(
+                "no data for {} s",
+                self.ctx.shared.config.read_timeout
+            )),
             Err(e) => Err(format!("read error: {e}")),
         }
     }
@@ -219,7 +220,7 @@ impl Reader {
         session: &mut Session,
         out: &mut BytesMut,
     ) -> bool {
-        let config = &self.ctx.config;
+        let config = &self.ctx.shared.config;
         if !config.app(app).is_some_and(|a| a.live) {
             log::warn!(
                 "{}: publish to unknown app {app:?} refused",
@@ -232,7 +233,7 @@ impl Reader {
         let room = if config.rtmp_noauth {
             Some(name.to_string())
         } else {
-            self.ctx.keys.room_for_key(name)
+            self.ctx.shared.keys.room_for_key(name)
         };
         let Some(room) = room else {
             log::warn!(
@@ -244,7 +245,8 @@ impl Reader {
         };
         let key = StreamKey::new(app, &room);
         let ends = (self.conn.peer(), self.conn.local());
-        match Publisher::start(&self.ctx, key.clone(), ends) {
+        let protocol = self.conn.rtmp_protocol();
+        match Publisher::start(&self.ctx, key.clone(), protocol, ends) {
             Ok(publisher) => {
                 session.accept_publish(&room, out);
                 log::info!("{}: publishing {key}", Who(&self.conn));
@@ -273,7 +275,7 @@ impl Reader {
         let subscription = match self.ctx.hub.subscribe(key.clone(), self.outbox.clone()) {
             Ok(subscription) => subscription,
             Err(StreamFull) => {
-                let limit = self.ctx.config.max_players_per_stream;
+                let limit = self.ctx.shared.config.max_players_per_stream;
                 log::warn!(
                     "{}: {key} has {limit} players already: refused",
                     Who(&self.conn)
@@ -286,14 +288,16 @@ impl Reader {
             }
         };
         if !subscription.is_live() {
-            wait_for_stream(self.outbox.clone(), self.ctx.config.read_timeout());
+            wait_for_stream(self.outbox.clone(), self.ctx.shared.config.read_timeout());
         }
         log::info!("{}: playing {key}", Who(&self.conn));
         let ends = (self.conn.peer(), self.conn.local());
-        let stats = self
-            .ctx
-            .stats
-            .register(StatsRole::Player, Protocol::Rtmp, key.clone(), ends);
+        let stats = self.ctx.shared.stats.register(
+            StatsRole::Player,
+            self.conn.rtmp_protocol(),
+            key.clone(),
+            ends,
+        );
         self.outbox.set_stats(stats.stats.clone());
         self.role = Role::Player((subscription, stats));
         self.stream = Some(key);

@@ -5,9 +5,10 @@
 //! backlog drained by a task, which keeps their order; past [`MAX_BACKLOG`] queued messages,
 //! frames are dropped (and counted) while control messages are still kept.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use glommio::GlommioError;
 use glommio::ResourceType;
@@ -16,6 +17,7 @@ use glommio::channels::channel_mesh::Senders;
 use super::frame::SharedFrame;
 use super::key::StreamKey;
 use super::registry::SessionId;
+use super::stats::StatsRegistry;
 
 /// Capacity of each core-to-core channel, in messages.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -46,18 +48,19 @@ pub enum CoreMsg {
 pub struct MeshSender {
     senders: Senders<CoreMsg>,
     backlogs: Vec<RefCell<VecDeque<CoreMsg>>>,
-    dropped_frames: Cell<u64>,
+    /// Where dropped frames are counted.
+    stats: Arc<StatsRegistry>,
 }
 
 impl MeshSender {
-    pub fn new(senders: Senders<CoreMsg>) -> Rc<Self> {
+    pub fn new(senders: Senders<CoreMsg>, stats: Arc<StatsRegistry>) -> Rc<Self> {
         let backlogs = (0..senders.nr_consumers())
             .map(|_| RefCell::default())
             .collect();
         Rc::new(MeshSender {
             senders,
             backlogs,
-            dropped_frames: Cell::new(0),
+            stats,
         })
     }
 
@@ -80,10 +83,9 @@ impl MeshSender {
         }
         let mut backlog = backlog.borrow_mut();
         if backlog.len() >= MAX_BACKLOG && matches!(msg, CoreMsg::Frame { .. }) {
-            let dropped = self.dropped_frames.get() + 1;
-            self.dropped_frames.set(dropped);
+            let dropped = self.stats.count_core_backlog_drop();
             if dropped.is_power_of_two() {
-                log::warn!("mesh: core {core} is not keeping up, {dropped} frames dropped");
+                log::warn!("mesh: core {core} is not keeping up ({dropped} frames dropped so far)");
             }
             return;
         }

@@ -54,7 +54,6 @@ pub struct Outbox {
     skipping_video: Cell<bool>,
     state: Cell<QueueState>,
     waker: Cell<Option<Waker>>,
-    dropped_frames: Cell<u64>,
     started: Cell<bool>,
     /// The join burst: while frames older than `until_ts` are queued, `credit_ms` more lag is
     /// allowed.
@@ -78,7 +77,6 @@ impl Outbox {
             skipping_video: Cell::new(false),
             state: Cell::new(QueueState::Open),
             waker: Cell::new(None),
-            dropped_frames: Cell::new(0),
             started: Cell::new(false),
             burst: Cell::new(None),
             stats: RefCell::new(None),
@@ -100,10 +98,6 @@ impl Outbox {
 
     pub fn state(&self) -> QueueState {
         self.state.get()
-    }
-
-    pub fn dropped_frames(&self) -> u64 {
-        self.dropped_frames.get()
     }
 
     /// Stop the writer once it has sent what is queued.
@@ -144,7 +138,7 @@ impl Outbox {
             && self.skipping_video.get()
         {
             if !frame.keyframe {
-                self.dropped_frames.set(self.dropped_frames.get() + 1);
+                self.count_dropped(1);
                 return;
             }
             self.skipping_video.set(false);
@@ -173,7 +167,7 @@ impl Outbox {
         let dropped = (before - items.len()) as u64;
         self.queued_bytes.set(items.iter().map(item_len).sum());
         drop(items);
-        self.dropped_frames.set(self.dropped_frames.get() + dropped);
+        self.count_dropped(dropped);
         self.skipping_video.set(true);
         if !self.within_limits(newest_ts) {
             self.state.set(QueueState::Lagging);
@@ -222,6 +216,12 @@ impl Outbox {
             }
         })
         .await
+    }
+
+    fn count_dropped(&self, frames: u64) {
+        if let Some(stats) = &*self.stats.borrow() {
+            stats.count_dropped(frames);
+        }
     }
 
     /// Take queued items, oldest first, until `budget` bytes are taken (at least one item).
@@ -274,6 +274,8 @@ mod tests {
 
     use super::*;
     use crate::stream::frame::{Frame, FrameKind};
+    use crate::stream::key::StreamKey;
+    use crate::stream::stats::{Protocol, Role, StatsGuard, StatsRegistry};
 
     fn frame(kind: FrameKind, ts: u32, key: bool) -> Delivery {
         Delivery::Frame(Arc::new(Frame::new(
@@ -283,6 +285,16 @@ mod tests {
             false,
             Bytes::from_static(b"x"),
         )))
+    }
+
+    /// An outbox listed in a stats registry, so that its drops are counted.
+    fn counted_outbox(limit_ms: u32) -> (Outbox, StatsGuard) {
+        let outbox = Outbox::new(limit_ms);
+        let peer = "127.0.0.1:5000".parse().expect("address");
+        let key = StreamKey::new("live", "a");
+        let guard = StatsRegistry::new().register(Role::Player, Protocol::Rtmp, key, (peer, peer));
+        outbox.set_stats(guard.stats.clone());
+        (outbox, guard)
     }
 
     fn queued(outbox: &Outbox) -> Vec<(u32, bool)> {
@@ -311,7 +323,7 @@ mod tests {
 
     #[test]
     fn falling_behind_drops_video_to_next_keyframe_keeps_audio() {
-        let outbox = Outbox::new(1000);
+        let (outbox, stats) = counted_outbox(1000);
         outbox.push(frame(FrameKind::Video, 0, true));
         outbox.push(frame(FrameKind::Audio, 500, false));
         outbox.push(frame(FrameKind::Video, 900, false));
@@ -324,7 +336,7 @@ mod tests {
             queued(&outbox),
             vec![(500, false), (1000, false), (1300, true)]
         );
-        assert_eq!(outbox.dropped_frames(), 4);
+        assert_eq!(stats.stats.dropped_frames(), 4);
     }
 
     #[test]
@@ -368,7 +380,7 @@ mod tests {
 
     #[test]
     fn the_join_burst_is_not_lag_but_falling_further_behind_is() {
-        let outbox = Outbox::new(1000);
+        let (outbox, stats) = counted_outbox(1000);
         let gop = frames(&[
             (FrameKind::Video, 10_000, true),
             (FrameKind::Video, 11_000, false),
@@ -386,7 +398,7 @@ mod tests {
             queued(&outbox).is_empty(),
             "3.1 s behind: queued video dropped"
         );
-        assert_eq!(outbox.dropped_frames(), 5);
+        assert_eq!(stats.stats.dropped_frames(), 5);
         assert_eq!(outbox.state(), QueueState::Open);
     }
 

@@ -125,11 +125,40 @@ impl Registry {
     pub fn owner(&self, key: &StreamKey) -> Option<Owner> {
         self.lock().get(key).and_then(|e| e.owner)
     }
+
+    /// How many live streams each of `cores` cores owns.
+    pub fn streams_per_core(&self, cores: usize) -> Vec<usize> {
+        let mut owned = vec![0; cores];
+        for owner in self.lock().values().filter_map(|e| e.owner) {
+            if let Some(count) = owned.get_mut(owner.core) {
+                *count += 1;
+            }
+        }
+        owned
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_are_counted_on_their_owners_core_only_while_live() {
+        let registry = Registry::new();
+        let (a, b, c) = (
+            StreamKey::new("live", "a"),
+            StreamKey::new("live", "b"),
+            StreamKey::new("live", "c"),
+        );
+        let (owner_a, _) = registry.publish(&a, 1).expect("publish a");
+        registry.publish(&b, 1).expect("publish b");
+        registry
+            .add_player(&c, 0, 0)
+            .expect("a player waiting for c");
+        assert_eq!(registry.streams_per_core(2), vec![0, 2]);
+        registry.unpublish(&a, owner_a.session);
+        assert_eq!(registry.streams_per_core(2), vec![0, 1]);
+    }
 
     #[test]
     fn second_publisher_is_refused_until_unpublish() {

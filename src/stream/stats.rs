@@ -1,9 +1,10 @@
 //! Who is publishing and playing what, and which relays run, with byte counters, readable
-//! from every core (for `/stat/livestat`). A connection registers when it starts publishing
-//! or playing and is removed when its [`StatsGuard`] drops; a relay registers when it starts
-//! and is removed when its [`RelayGuard`] drops. The registry's locks are taken only then and
-//! on reads. Counters are atomics bumped once per frame (publisher, relay) or per write batch
-//! (player).
+//! from every core (for `/stat/livestat` and `/metrics`). A connection registers when it
+//! starts publishing or playing and is removed when its [`StatsGuard`] drops; a relay
+//! registers when it starts and is removed when its [`RelayGuard`] drops, its counts then
+//! folded into the registry's running [`Totals`]. The registry's locks are taken only then and
+//! on reads. Counters are atomics bumped once per frame (publisher, relay), per write batch
+//! (player) or per drop (a slow player's frames, a core's backlog).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,7 +24,21 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Rtmp,
+    /// RTMP over TLS (`enable_rtmps`).
+    Rtmps,
     HttpFlv,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Rtmp, Protocol::Rtmps, Protocol::HttpFlv];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::Rtmps => "rtmps",
+            Protocol::HttpFlv => "http-flv",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +53,8 @@ pub struct ConnStats {
     pub local: SocketAddr,
     pub started: Instant,
     pub bytes: ByteCounters,
+    /// Frames this player lost for being too slow (dropped to the next keyframe).
+    dropped_frames: AtomicU64,
 }
 
 /// Audio and video payload bytes (metadata is not counted).
@@ -78,6 +95,26 @@ impl ConnStats {
     pub fn audio_bytes(&self) -> u64 {
         self.bytes.audio()
     }
+
+    pub fn count_dropped(&self, frames: u64) {
+        self.dropped_frames.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames.load(Ordering::Relaxed)
+    }
+}
+
+impl Counted for ConnStats {
+    /// A publisher's bytes are received, a player's sent.
+    fn add_to(&self, totals: &mut Totals) {
+        let traffic = match self.role {
+            Role::Publisher => &mut totals.received,
+            Role::Player => &mut totals.sent,
+        };
+        traffic.add(&self.bytes);
+        totals.slow_player_dropped_frames += self.dropped_frames();
+    }
 }
 
 /// What a relay does, as `/stat/livestat` names it (`relays[].kind`).
@@ -92,6 +129,8 @@ pub enum RelayKind {
 }
 
 impl RelayKind {
+    pub const ALL: [RelayKind; 3] = [RelayKind::Push, RelayKind::Pull, RelayKind::StaticPush];
+
     pub fn name(self) -> &'static str {
         match self {
             RelayKind::Push => "push",
@@ -113,6 +152,12 @@ pub enum RelayState {
 }
 
 impl RelayState {
+    pub const ALL: [RelayState; 3] = [
+        RelayState::Connecting,
+        RelayState::Live,
+        RelayState::Retrying,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             RelayState::Connecting => "connecting",
@@ -156,10 +201,103 @@ impl RelayStats {
     }
 }
 
+impl Counted for RelayStats {
+    /// A push's bytes are sent. A pull's are not added: what it receives is counted by the
+    /// publisher it feeds.
+    fn add_to(&self, totals: &mut Totals) {
+        if self.kind != RelayKind::Pull {
+            totals.sent.add(&self.bytes);
+        }
+    }
+}
+
+/// Media payload bytes (metadata not counted).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    pub video: u64,
+    pub audio: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, bytes: &ByteCounters) {
+        self.video += bytes.video();
+        self.audio += bytes.audio();
+    }
+}
+
+/// What every connection and relay since the start counted, ended or not (`/metrics`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// From publishers (pull relays included).
+    pub received: Traffic,
+    /// To players and push relays.
+    pub sent: Traffic,
+    /// Frames slow players lost (dropped to the next keyframe).
+    pub slow_player_dropped_frames: u64,
+    /// Frames a core could not pass to another core whose backlog was full.
+    pub core_backlog_dropped_frames: u64,
+    /// HLS playlists served (HLS players are not connections: requests are what there is).
+    pub hls_playlists: u64,
+    /// HLS segments served.
+    pub hls_segments: u64,
+}
+
+/// What an HLS request fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsFile {
+    Playlist,
+    Segment,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        for (sum, part) in [
+            (&mut self.received, other.received),
+            (&mut self.sent, other.sent),
+        ] {
+            sum.video += part.video;
+            sum.audio += part.audio;
+        }
+        self.slow_player_dropped_frames += other.slow_player_dropped_frames;
+        self.core_backlog_dropped_frames += other.core_backlog_dropped_frames;
+    }
+}
+
+/// A registry entry whose counts go into [`Totals`].
+trait Counted {
+    fn add_to(&self, totals: &mut Totals);
+}
+
+/// The live entries of one kind, and the counts of those that ended.
+#[derive(Debug)]
+struct Listed<T> {
+    live: BTreeMap<u64, Arc<T>>,
+    ended: Totals,
+}
+
+impl<T: Counted> Listed<T> {
+    fn add_to(&self, totals: &mut Totals) {
+        totals.add(&self.ended);
+        self.live.values().for_each(|entry| entry.add_to(totals));
+    }
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Listed {
+            live: BTreeMap::new(),
+            ended: Totals::default(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
-    conns: Mutex<BTreeMap<u64, Arc<ConnStats>>>,
-    relays: Mutex<BTreeMap<u64, Arc<RelayStats>>>,
+    conns: Mutex<Listed<ConnStats>>,
+    relays: Mutex<Listed<RelayStats>>,
+    core_backlog_dropped_frames: AtomicU64,
+    hls_playlists: AtomicU64,
+    hls_segments: AtomicU64,
     next_id: AtomicU64,
 }
 
@@ -172,7 +310,9 @@ pub struct RelayGuard {
 
 impl Drop for RelayGuard {
     fn drop(&mut self) {
-        self.registry.lock_relays().remove(&self.stats.id);
+        let mut relays = self.registry.lock_relays();
+        relays.live.remove(&self.stats.id);
+        self.stats.add_to(&mut relays.ended);
     }
 }
 
@@ -204,8 +344,9 @@ impl StatsRegistry {
             local,
             started: Instant::now(),
             bytes: ByteCounters::default(),
+            dropped_frames: AtomicU64::new(0),
         });
-        self.lock().insert(stats.id, stats.clone());
+        self.lock().live.insert(stats.id, stats.clone());
         StatsGuard {
             registry: self.clone(),
             stats,
@@ -214,7 +355,7 @@ impl StatsRegistry {
 
     /// Every registered connection, oldest first.
     pub fn snapshot(&self) -> Vec<Arc<ConnStats>> {
-        self.lock().values().cloned().collect()
+        self.lock().live.values().cloned().collect()
     }
 
     /// Lists a relay (state `connecting`) until the guard drops.
@@ -233,7 +374,7 @@ impl StatsRegistry {
             bytes: ByteCounters::default(),
             state: AtomicU8::new(0),
         });
-        self.lock_relays().insert(stats.id, stats.clone());
+        self.lock_relays().live.insert(stats.id, stats.clone());
         RelayGuard {
             registry: self.clone(),
             stats,
@@ -242,15 +383,45 @@ impl StatsRegistry {
 
     /// Every running relay, oldest first.
     pub fn relays(&self) -> Vec<Arc<RelayStats>> {
-        self.lock_relays().values().cloned().collect()
+        self.lock_relays().live.values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<ConnStats>>> {
+    /// A core dropped a frame meant for another core (its backlog was full); returns how many
+    /// were dropped so far.
+    pub fn count_core_backlog_drop(&self) -> u64 {
+        self.core_backlog_dropped_frames
+            .fetch_add(1, Ordering::Relaxed)
+            + 1
+    }
+
+    pub fn count_hls(&self, file: HlsFile) {
+        let counter = match file {
+            HlsFile::Playlist => &self.hls_playlists,
+            HlsFile::Segment => &self.hls_segments,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts of every connection and relay since the start. Monotonic: an entry's counts
+    /// move from live to ended under the lock they are read with.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals {
+            core_backlog_dropped_frames: self.core_backlog_dropped_frames.load(Ordering::Relaxed),
+            hls_playlists: self.hls_playlists.load(Ordering::Relaxed),
+            hls_segments: self.hls_segments.load(Ordering::Relaxed),
+            ..Totals::default()
+        };
+        self.lock().add_to(&mut totals);
+        self.lock_relays().add_to(&mut totals);
+        totals
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Listed<ConnStats>> {
         // Entries are inserted and removed whole: a poisoned lock still holds a valid map.
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_relays(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<RelayStats>>> {
+    fn lock_relays(&self) -> std::sync::MutexGuard<'_, Listed<RelayStats>> {
         // As `lock`.
         self.relays.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -258,7 +429,9 @@ impl StatsRegistry {
 
 impl Drop for StatsGuard {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.stats.id);
+        let mut conns = self.registry.lock();
+        conns.live.remove(&self.stats.id);
+        self.stats.add_to(&mut conns.ended);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The control API as the tests call it: channel keys (`/control/get|reset|delete`), the
-//! live statistics (`/stat/livestat`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
+//! live statistics (`/stat/livestat`), the Prometheus metrics (`/metrics`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
 //! with the library's HMAC-SHA256 and an in-test base64url (RFC 4648 §5, no padding).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -230,4 +231,98 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
+}
+
+/// `GET /metrics`, parsed: each sample's series (`name{labels}` as written) and its value.
+#[derive(Debug)]
+pub struct Metrics(pub BTreeMap<String, f64>);
+
+impl Metrics {
+    /// The value of `series`; panics if the server did not write it.
+    #[track_caller]
+    pub fn get(&self, series: &str) -> f64 {
+        *self
+            .0
+            .get(series)
+            .unwrap_or_else(|| panic!("/metrics has no {series}: {:?}", self.0))
+    }
+
+    /// The sum over every series of the family `name`.
+    pub fn sum(&self, name: &str) -> f64 {
+        self.series_of(name).map(|(_, v)| v).sum()
+    }
+
+    /// The series of the family `name`.
+    pub fn series_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> {
+        self.0
+            .iter()
+            .filter(move |(series, _)| series.split('{').next() == Some(name))
+            .map(|(series, v)| (series.as_str(), *v))
+    }
+}
+
+/// `GET /metrics` on `server`, checked against the text exposition format as it is parsed:
+/// status 200, its `Content-Type`, every sample's family announced by `# HELP` and `# TYPE`
+/// before it, no series twice, every value a number.
+#[track_caller]
+pub fn metrics(server: &Server) -> Metrics {
+    let resp = api_get(server, "/metrics", &[]);
+    assert_eq!(resp.status(), 200, "/metrics: {:?}", resp.text());
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let (mut helped, mut typed) = (BTreeSet::new(), BTreeSet::new());
+    let mut samples = BTreeMap::new();
+    for line in resp.text().lines() {
+        let mut words = line.split(' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("#"), Some("HELP"), Some(name)) => assert!(helped.insert(name.to_string())),
+            (Some("#"), Some("TYPE"), Some(name)) => {
+                let kind = words.next();
+                assert!(
+                    matches!(kind, Some("counter" | "gauge")),
+                    "{name} has type {kind:?}"
+                );
+                assert!(helped.contains(name), "# TYPE before # HELP: {line}");
+                assert!(typed.insert(name.to_string()), "{name} typed twice");
+            }
+            (Some(series), Some(value), None) => {
+                let name = series.split('{').next().unwrap_or_default();
+                assert!(typed.contains(name), "sample before its # TYPE: {line}");
+                let value: f64 = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("not a number: {line}"));
+                assert!(
+                    samples.insert(series.to_string(), value).is_none(),
+                    "{series} written twice"
+                );
+            }
+            _ => panic!("/metrics: not a sample or comment: {line:?}"),
+        }
+    }
+    Metrics(samples)
+}
+
+/// Polls `/metrics` (every 100 ms) until `ready` holds, and returns that answer; panics (`what`
+/// says what was awaited) if it does not within `within`.
+#[track_caller]
+pub fn wait_metrics(
+    server: &Server,
+    within: Duration,
+    what: &str,
+    ready: impl Fn(&Metrics) -> bool,
+) -> Metrics {
+    let deadline = Instant::now() + within;
+    loop {
+        let metrics = metrics(server);
+        if ready(&metrics) {
+            return metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/metrics: no {what} after {within:?}: {metrics:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -1,0 +1,58 @@
+//! `GET /metrics` on the API port: gathers a [`Snapshot`] of the whole server (every core's
+//! connections, streams, relays and counters, each core's CPU time) and renders it with
+//! `api::metrics`. Open like `/stat/livestat` (only `/control/*` needs the JWT).
+
+use super::core::CoreContext;
+use crate::api::metrics::{self, CoreLoad, Snapshot};
+use crate::http::Response;
+use crate::stream::stats::{Protocol, RelayKind, RelayState, Role};
+
+pub fn respond(ctx: &CoreContext) -> Response {
+    Response::new(200)
+        .body(metrics::CONTENT_TYPE, metrics::render(&snapshot(ctx)))
+        .header("Cache-Control", "no-cache")
+}
+
+fn snapshot(ctx: &CoreContext) -> Snapshot {
+    let shared = &ctx.shared;
+    let conns = shared.stats.snapshot();
+    let count = |role: Role, protocol: Protocol| {
+        conns
+            .iter()
+            .filter(|c| c.role == role && c.protocol == protocol)
+            .count()
+    };
+    let protocols = Protocol::ALL
+        .iter()
+        .map(|&p| (p.name(), count(Role::Publisher, p), count(Role::Player, p)))
+        .collect();
+    let relays_now = shared.stats.relays();
+    let mut relays = Vec::new();
+    for kind in RelayKind::ALL {
+        for state in RelayState::ALL {
+            let n = relays_now
+                .iter()
+                .filter(|r| r.kind == kind && r.state() == state)
+                .count();
+            relays.push((kind.name(), state.name(), n));
+        }
+    }
+    let cpu_seconds = shared.threads.cpu_seconds();
+    let streams = shared.registry.streams_per_core(cpu_seconds.len());
+    let cores = streams
+        .into_iter()
+        .zip(cpu_seconds)
+        .map(|(streams, cpu_seconds)| CoreLoad {
+            streams,
+            cpu_seconds,
+        })
+        .collect();
+    Snapshot {
+        uptime_seconds: shared.started.elapsed().as_secs_f64(),
+        connections: shared.connections.open(),
+        protocols,
+        relays,
+        totals: shared.stats.totals(),
+        cores,
+    }
+}
