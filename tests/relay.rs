@@ -3,7 +3,8 @@
 //! `/control/pull`, judged by what ffmpeg plays back from the far side (codecs, frame
 //! counts, DTS continuity, keyframe first); relays listed in `/stat/livestat`; wrong
 //! parameters get 400 with a usage message. One pull between two livego servers checks that
-//! our client also plays from our own server.
+//! our client also plays from our own server, and that a pull outlives its remote stream
+//! (reconnecting when it comes back).
 
 mod common;
 
@@ -268,6 +269,29 @@ fn pull_from_another_livego() {
     let played = play_ffmpeg(&edge.rtmp_url("copy"), 6.0, &edge.path("rtmp.flv"));
     played.assert_clean(5.0);
     publisher.assert_running("origin publisher");
+
+    // The origin's stream ends: the pull stays, waiting for it, and the local stream ends.
+    drop(publisher);
+    assert!(wait_publisher(
+        &edge,
+        "live/copy",
+        false,
+        Duration::from_secs(10)
+    ));
+    let waiting = relay_entry(&edge, "pull", "live/copy").expect("the pull is still listed");
+    assert_ne!(waiting["state"], "live", "{waiting}");
+    // It comes back: so does the pull.
+    let (_, mut again) = live_stream(&origin, "src");
+    assert!(wait_publisher(
+        &edge,
+        "live/copy",
+        true,
+        Duration::from_secs(15)
+    ));
+    wait_relay_state(&edge, "pull", "live/copy", Some("live"));
+    let played = play_ffmpeg(&edge.rtmp_url("copy"), 5.0, &edge.path("again.flv"));
+    played.assert_clean(4.0);
+    again.assert_running("origin publisher, again");
 }
 
 #[test]

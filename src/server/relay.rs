@@ -3,9 +3,10 @@
 //! one (players, HLS and the archive see it like any stream). Each relay is a task on the core
 //! that got the API request, driving the sans-IO [`ClientSession`].
 //!
-//! `server[].static_push` pushes every stream of an app while it is live. A push, static or
-//! not, whose connection fails or drops is retried after 1, 2, 4 … 30 s (1 s again after a
-//! connection that went live) while its local stream is live; a pull ends with its connection.
+//! `server[].static_push` pushes every stream of an app while it is live. A relay whose
+//! connection fails or drops is retried after 1, 2, 4 … 30 s (1 s again after a connection
+//! that went live): a push, static or not, while its local stream is live; a pull until it is
+//! stopped (also when the remote stream ends: it may come back).
 //!
 //! rtmps:// targets get a rustls client session (SNI = the URL's host); with
 //! `enable_tls_verify` (the default) the certificate must chain to the system CA bundle and
@@ -18,6 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,14 +148,19 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
             .stats
             .register_relay(kind, key.clone(), url.clone());
         let shutdown = ctx.shutdown.clone();
+        let listed = &listed.stats;
+        let what = format!("relay {direction} {url} ({key})");
         let run = async {
             match direction {
                 Direction::Push => {
                     let live = || ctx.hub.registry().owner(key).is_some();
-                    let what = format!("relay push to {url} ({key})");
-                    push_retrying(&ctx, key, &remote, &stop, &listed.stats, live, &what).await
+                    let attempt = || push(&ctx, key, remote.clone(), &stop, listed);
+                    retrying(listed, &stop, live, &what, attempt).await
                 }
-                Direction::Pull => pull(&ctx, key, remote, &stop, &listed.stats).await,
+                Direction::Pull => {
+                    let attempt = || pull(&ctx, key, remote.clone(), &stop, listed);
+                    retrying(listed, &stop, || true, &what, attempt).await
+                }
             }
         };
         let result = future::or(run, async {
@@ -162,8 +169,8 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
         })
         .await;
         match result {
-            Ok(()) => log::info!("relay {direction} {url} ({key}): ended"),
-            Err(e) => log::warn!("relay {direction} {url} ({key}): {e}"),
+            Ok(()) => log::info!("{what}: ended"),
+            Err(e) => log::warn!("{what}: {e}"),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
         let mut running = ctx.shared.relays.lock();
@@ -230,29 +237,33 @@ async fn static_push(
             .is_some_and(|o| o.session == session)
     };
     let what = format!("static_push {key} to {target}");
-    match push_retrying(ctx, key, &remote, &never, &listed.stats, live, &what).await {
+    let attempt = || push(ctx, key, remote.clone(), &never, &listed.stats);
+    match retrying(&listed.stats, &never, live, &what, attempt).await {
         Ok(()) => log::info!("{what}: ended"),
         Err(e) => log::warn!("{what}: {e}"),
     }
 }
 
-/// Push `key` to `remote` (static_push and `/control/push`): the first attempt at once, then,
-/// after a failed or dropped connection, another after 1, 2, 4 … 30 s (1 s again after a
-/// connection that went live) as long as `live()` and not `stop`. Ends when the stream ends
-/// or the push is stopped (Ok), or with the last error when it gives up; logs each retry.
-async fn push_retrying(
-    ctx: &Rc<CoreContext>,
-    key: &StreamKey,
-    remote: &RtmpUrl,
-    stop: &AtomicBool,
+/// Run a relay's connection `attempt` (a push or a pull): the first at once, then, after a
+/// failed or dropped connection (Err), another after 1, 2, 4 … 30 s (1 s again after a
+/// connection that went live) as long as `live()` and not `stop`. Ends when an attempt ends
+/// for good (Ok: its stream ended, or it was stopped), when stopped while waiting (Ok), or
+/// with the last error when it gives up; logs each retry.
+async fn retrying<Attempt, Connection>(
     listed: &RelayStats,
+    stop: &AtomicBool,
     live: impl Fn() -> bool,
     what: &str,
-) -> Result<(), String> {
+    mut attempt: Attempt,
+) -> Result<(), String>
+where
+    Attempt: FnMut() -> Connection,
+    Connection: Future<Output = Result<(), String>>,
+{
     let mut backoff = Duration::from_secs(1);
     loop {
         listed.set_state(RelayState::Connecting);
-        let result = push(ctx, key, remote.clone(), stop, listed).await;
+        let result = attempt().await;
         if listed.state() == RelayState::Live {
             backoff = Duration::from_secs(1);
         }
@@ -395,7 +406,8 @@ async fn push(
     future::or(send, receive).await
 }
 
-/// Play `remote` and publish it here as `key` until it ends or the relay is stopped.
+/// Play `remote` and publish it here as `key` until the relay is stopped (Ok), the remote
+/// stream ends or the connection fails (Err: [`retrying`] tries again).
 async fn pull(
     ctx: &Rc<CoreContext>,
     key: &StreamKey,
@@ -430,7 +442,7 @@ async fn pull(
                 }
                 ClientEvent::Closed(why) => return Err(why),
                 ClientEvent::Status { code, .. } if code.ends_with("UnpublishNotify") => {
-                    return Ok(());
+                    return Err("the remote stream ended".into());
                 }
                 _ => {}
             }
