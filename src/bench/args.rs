@@ -26,6 +26,10 @@ usage: livego-bench --url rtmp://HOST:PORT/APP/NAME [options]
   --bitrate-kbps K     the stream's bit rate for slow players when there is no --flv
                        (default 1000)
   --duration SECS      run this long after the first player joins (default 30)
+  --tick-ms MS         players and probes learn which sockets have data every MS ms, so the
+                       server under test never pays for waking the generator but latencies
+                       gain up to a tick (default 1); 0: at once (exact timings, for runs
+                       with few connections such as first-frame and HLS probes)
   --hls URL            poll this HLS playlist (http://HOST:PORT/APP/NAME.m3u8) every 2 ms and
                        time each new segment's appearance from the publisher's sending of the
                        keyframe that closed it (hls_segment_ms in the report)
@@ -55,6 +59,8 @@ pub struct Options {
     pub bitrate_kbps: f64,
     pub duration: Duration,
     pub hls: Option<String>,
+    /// How often sockets' readiness is handed out; None: as soon as there is any.
+    pub tick: Option<Duration>,
 }
 
 pub enum Parsed {
@@ -94,6 +100,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         bitrate_kbps: 1000.0,
         duration: Duration::from_secs(30),
         hls: None,
+        tick: Some(Duration::from_millis(1)),
     };
     let (mut ramp, mut join_over) = (200.0_f64, None);
     let mut it = args.iter();
@@ -120,6 +127,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "--bitrate-kbps" => o.bitrate_kbps = number(flag, value)?,
             "--duration" => o.duration = secs(flag, value)?,
             "--hls" => o.hls = Some(value.clone()),
+            "--tick-ms" => {
+                let ms: f64 = number(flag, value)?;
+                if !(ms >= 0.0 && ms.is_finite()) {
+                    return Err(format!("{flag} {value:?}: expected milliseconds (>= 0)"));
+                }
+                o.tick = (ms > 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+            }
             _ => return Err(format!("unknown flag {flag:?} (see --help)")),
         }
     }
@@ -173,5 +187,12 @@ mod tests {
         assert!(run("--url u --duration").is_err());
         assert!(run("--url u --duration -1").is_err());
         assert_eq!(run("--url u --help").unwrap_err(), "help");
+        assert_eq!(run("--url u").unwrap().tick, Some(Duration::from_millis(1)));
+        assert_eq!(run("--url u --tick-ms 0").unwrap().tick, None);
+        assert_eq!(
+            run("--url u --tick-ms 2.5").unwrap().tick,
+            Some(Duration::from_micros(2500))
+        );
+        assert!(run("--url u --tick-ms -1").is_err());
     }
 }

@@ -19,11 +19,6 @@ use crate::rtmp::client::{ClientEvent, Role, RtmpUrl};
 use crate::rtmp::message::msg_type;
 use crate::server::readiness::Readiness;
 
-/// How often players learn which of their sockets got data ([`Readiness::run_every`]): the
-/// server under test sends to a ready socket without interrupting the load generator (a real
-/// player on another machine costs it nothing of the kind). Measured latencies gain at most
-/// one tick.
-pub const TICK: Duration = Duration::from_millis(1);
 /// Largest single read.
 const READ: usize = 32 * 1024;
 /// A slow player waits until it may read at least this much.
@@ -33,7 +28,10 @@ const MIN_READ: usize = 4096;
 pub struct Shared {
     pub probe: Rc<RefCell<Probe>>,
     pub latency: RefCell<Histogram>,
-    /// Where players wait for data (run it with [`Readiness::run_every`] [`TICK`]).
+    /// Where players wait for data. Run with [`Readiness::run_every`] (`--tick-ms`), the
+    /// server under test sends to a ready socket without interrupting the load generator (a
+    /// real player on another machine costs it nothing of the kind); measured times then gain
+    /// up to a tick.
     pub ready: Rc<Readiness>,
 }
 

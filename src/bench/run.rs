@@ -63,7 +63,11 @@ async fn drive(o: Options) -> Result<Value, String> {
     let n = o.publishers;
     let shared = Rc::new(Shared::new()?);
     // Every connection's reads wait on it, from the first handshake on; it ends with the run.
-    let _ticker = glommio::spawn_local(shared.ready.clone().run_every(player::TICK));
+    let ready = shared.ready.clone();
+    let _readiness = match o.tick {
+        Some(tick) => glommio::spawn_local(ready.run_every(tick)),
+        None => glommio::spawn_local(ready.run()),
+    };
     let schedule = match &o.flv {
         Some(path) => {
             let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
