@@ -1,19 +1,22 @@
 //! HLS over HTTPS (SPEC.md "Binary and configuration": `use_hls_https`, `hls_server_crt`,
 //! `hls_server_key`): with a self-signed certificate for 127.0.0.1 made by the openssl CLI,
 //! curl verifying against it fetches the playlist and a segment, ffmpeg verifying against it
-//! plays the stream cleanly, and plain HTTP gets no playlist on that port. A missing or
+//! plays the stream cleanly, plain HTTP gets no playlist on that port, and a connection the
+//! server closes ends with a TLS close_notify (openssl sees no truncation). A missing or
 //! unreadable certificate or key stops startup with exit code 2 and a message naming the key
 //! and the file. Each test runs its own server.
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::hls::{Playlist, SegmentCheck, curl, fetch, self_signed_cert};
 use common::http::Response;
-use common::{ClipKind, Player, Publisher, Server, TestDir, analyze, test_clip};
+use common::{ClipKind, Player, Publisher, Server, TestDir, analyze, test_clip, wait_deadline};
 
 fn https_yaml(cert: &Path, key: &Path) -> String {
     format!(
@@ -133,6 +136,53 @@ fn assert_startup_refused(key: &str, file: &Path, valid_cert: &Path, valid_key: 
         (valid_cert, file)
     };
     Server::assert_startup_refused(&https_yaml(c, k), key, file);
+}
+
+/// `Connection: close`: after the response the server ends the TLS session with close_notify
+/// (RFC 8446 §6.1), so a client can tell the end from a truncation; `openssl s_client`
+/// reports "unexpected eof" and fails without it.
+#[test]
+fn closed_connection_ends_with_close_notify() {
+    let certs = TestDir::new("hls-cert");
+    let (cert, key) = self_signed_cert(certs.path());
+    let server = Server::start_hls(&https_yaml(&cert, &key));
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-ign_eof", "-connect"])
+        .arg(server.hls_addr().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run openssl s_client");
+    let request = "GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut stdin = client.stdin.take().expect("stdin");
+    stdin
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    drop(stdin);
+    let status = wait_deadline(&mut client, Duration::from_secs(10));
+    let (mut out, mut err) = (String::new(), String::new());
+    if status.is_none() {
+        let _ = client.kill();
+    }
+    client
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("stdout");
+    client
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(
+        status.is_some_and(|s| s.success()) && !err.contains("unexpected eof"),
+        "openssl: {status:?}\n{err}"
+    );
+    assert!(server.is_alive());
 }
 
 #[test]

@@ -255,6 +255,17 @@ impl TlsConn {
     }
 }
 
+impl Drop for TlsConn {
+    /// Ends the session with a `close_notify` alert, so the peer can tell the end of the
+    /// connection from a truncation (RFC 8446 §6.1). Best effort: sent only if the socket
+    /// takes it now.
+    fn drop(&mut self) {
+        let session = self.session.get_mut();
+        session.send_close_notify();
+        let _ = session.write_tls(&mut NonBlocking(&self.conn));
+    }
+}
+
 /// The socket as an `io::Write` that never waits: `WouldBlock` when its buffer is full.
 struct NonBlocking<'a>(&'a Conn);
 
