@@ -1,5 +1,5 @@
 //! The control API (SPEC.md "Channel keys", "Other API"): channel keys (get, reset, delete,
-//! usage errors), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
+//! usage errors, parameters in a form body as livego reads them), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
 //! bare room name, revoked key), keys kept across a restart, a corrupt key file stopping
 //! startup, HS256 JWT on `/control/*`, `/stat/livestat` listing publishers and RTMP and
 //! HTTP-FLV players with growing byte counters, and `/metrics` following streams, players,
@@ -8,6 +8,7 @@
 mod common;
 
 use std::fs;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -66,6 +67,28 @@ fn channel_keys_get_reset_delete() {
         ![k1, k2, k3, other].contains(&fresh),
         "two servers handed out the same key"
     );
+}
+
+/// livego reads its API parameters with Go's `Request.Form` (a form body, then the query), so
+/// `curl -d room=NAME` works as with livego: the same key as `?room=NAME`, delete, 400 without.
+#[test]
+fn parameters_may_come_in_a_form_body() {
+    let server = Server::start_http("");
+    let key = get_key(&server, "formroom");
+    let post = |path: &str, form: &str| -> Value {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5", "-d", form])
+            .arg(server.api_url(path))
+            .output()
+            .expect("run curl");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("POST {path} {form}: {e}: {:?}", out.stdout))
+    };
+    let got = post("/control/get", "room=formroom");
+    assert_eq!(got["data"], key.as_str(), "{got}");
+    assert_eq!(post("/control/delete", "room=formroom")["data"], "Ok");
+    assert_eq!(post("/control/delete", "room=formroom")["status"], 404);
+    assert_eq!(post("/control/get", "nothing=here")["status"], 400);
 }
 
 #[test]

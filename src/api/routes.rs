@@ -30,7 +30,7 @@ pub fn handle(api: &Api, request: &Request, now_unix_secs: u64) -> Response {
     }
     match path {
         "/control/get" | "/control/reset" | "/control/delete" => channel_key(api, request, path),
-        "/stat/livestat" => livestat(api, request.query_param("room")),
+        "/stat/livestat" => livestat(api, request.param("room")),
         _ => reply(404, json::error(404, &format!("no API at {path}"))),
     }
 }
@@ -54,7 +54,7 @@ fn check_jwt(api: &Api, request: &Request, now_unix_secs: u64) -> Result<(), Str
 }
 
 fn channel_key(api: &Api, request: &Request, path: &str) -> Response {
-    let Some(room) = request.query_param("room").filter(|r| !r.is_empty()) else {
+    let Some(room) = request.param("room").filter(|r| !r.is_empty()) else {
         return reply(
             400,
             json::error(400, &format!("url: {path}?room=<ROOM_NAME>")),

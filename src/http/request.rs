@@ -3,7 +3,10 @@
 //! methods). The head goes through `httparse`; on top of it we enforce size limits as bytes
 //! arrive (so an oversized head is refused without waiting for its end), accept origin-form,
 //! absolute-form and, for OPTIONS, asterisk-form targets, require `Host` on HTTP/1.1, and
-//! frame bodies by `Content-Length` only: `Transfer-Encoding` on a request is refused.
+//! frame bodies by `Content-Length` only: `Transfer-Encoding` on a request is refused. An
+//! `application/x-www-form-urlencoded` body is decoded into form parameters, which
+//! [`Request::param`] looks up before the query, as Go's `Request.Form` does (livego's API
+//! reads its parameters that way).
 
 use bytes::{Bytes, BytesMut};
 use memchr::memchr;
@@ -81,6 +84,8 @@ pub struct Request {
     pub version_minor: u8,
     /// The `Content-Length` bytes; empty without one.
     pub body: Bytes,
+    /// The body's decoded pairs when it is `application/x-www-form-urlencoded`, else empty.
+    pub form: Vec<(String, String)>,
 }
 
 impl Request {
@@ -94,10 +99,13 @@ impl Request {
 
     /// The first value of query parameter `name` (case-sensitive).
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        first(&self.query, name)
+    }
+
+    /// The first value of parameter `name` from the form body, else from the query (Go's
+    /// `Request.Form.Get`).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        first(&self.form, name).or_else(|| first(&self.query, name))
     }
 
     /// HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`
@@ -112,6 +120,13 @@ impl Request {
         };
         !has_option("close") && (self.version_minor == 1 || has_option("keep-alive"))
     }
+}
+
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parses one request from the front of `buf`. `Ok(None)`: more bytes are needed (and what
@@ -184,8 +199,20 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Reque
     if buf.len() - head_len < body_len {
         return Ok(None);
     }
+    let is_form = values("content-type").next().is_some_and(|t| {
+        let media_type = t.split(';').next().unwrap_or_default().trim();
+        media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
     let mut message = buf.split_to(head_len + body_len);
     let body = message.split_off(head_len).freeze();
+    let form = match is_form {
+        true => {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| Error::BadRequest("form body is not UTF-8"))?;
+            url::parse_query(text)?
+        }
+        false => Vec::new(),
+    };
     Ok(Some(Request {
         method,
         path,
@@ -193,6 +220,7 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Reque
         headers,
         version_minor,
         body,
+        form,
     }))
 }
 
@@ -302,6 +330,7 @@ mod tests {
                 headers: pairs(&[("host", "a:8080"), ("user-agent", "t")]),
                 version_minor: 1,
                 body: Bytes::new(),
+                form: vec![],
             }
         );
         assert_eq!(req.header("USER-AGENT"), Some("t"));
@@ -371,6 +400,41 @@ mod tests {
         assert_eq!(&second.body[..], b"hello");
         assert_eq!(parse_request(&mut buf, &limits), Ok(None));
         assert_eq!(&buf[..], b"GET");
+    }
+
+    #[test]
+    fn form_bodies_are_parameters_before_the_query() {
+        let req = parse_one(
+            b"POST /control/get?room=q&only=query HTTP/1.1\r\nHost: h\r\n\
+              Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
+              Content-Length: 20\r\n\r\nroom=from+body&k=%41",
+        );
+        assert_eq!(req.form, pairs(&[("room", "from body"), ("k", "A")]));
+        assert_eq!(req.param("room"), Some("from body"));
+        assert_eq!(req.param("only"), Some("query"));
+        assert_eq!(req.query_param("room"), Some("q"));
+        assert_eq!(req.param("missing"), None);
+
+        let json = parse_one(
+            b"POST /x?room=q HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n\
+              Content-Length: 6\r\n\r\nroom=b",
+        );
+        assert!(json.form.is_empty());
+        assert_eq!(json.param("room"), Some("q"));
+
+        let bad = |body: &[u8]| {
+            let mut raw = format!(
+                "POST /x HTTP/1.1\r\nHost: h\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            raw.extend_from_slice(body);
+            status(&raw)
+        };
+        assert_eq!(bad(b"room=%zz"), 400);
+        assert_eq!(bad(b"room=\xff"), 400);
+        assert_eq!(bad(b"room=%00"), 400);
     }
 
     #[test]

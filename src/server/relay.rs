@@ -98,7 +98,7 @@ fn reply(status: u16, body: String) -> Response {
 pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -> Response {
     let path = &request.path;
     let usage = format!("url: {path}?oper=start|stop&app=APP&name=NAME&url=rtmp://HOST/APP/NAME");
-    let param = |name| request.query_param(name).filter(|v| !v.is_empty());
+    let param = |name| request.param(name).filter(|v| !v.is_empty());
     let (Some(oper), Some(app), Some(name), Some(url)) =
         (param("oper"), param("app"), param("name"), param("url"))
     else {
