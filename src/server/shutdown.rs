@@ -3,7 +3,8 @@
 //!
 //! Each waiting future holds one slot, given back when it is dropped: a server that has seen
 //! a million connections keeps no trace of the ones that ended, and polling a waiter is O(1)
-//! however many there are.
+//! however many there are. A waiter remembers the waker it registered, so the common poll (a
+//! connection's task woken for its own work, racing this) touches nothing shared.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ impl Shutdown {
         Wait {
             shutdown: self,
             id: None,
+            registered: None,
         }
     }
 
@@ -44,6 +46,8 @@ pub struct Wait<'a> {
     shutdown: &'a Shutdown,
     /// This waiter's slot, once it was polled.
     id: Option<u64>,
+    /// The waker in that slot.
+    registered: Option<Waker>,
 }
 
 impl Future for Wait<'_> {
@@ -54,19 +58,20 @@ impl Future for Wait<'_> {
         if shutdown.fired.get() {
             return Poll::Ready(());
         }
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
         let id = *self.id.get_or_insert_with(|| {
             let id = shutdown.next_id.get();
             shutdown.next_id.set(id + 1);
             id
         });
-        let mut waiting = shutdown.waiting.borrow_mut();
-        match waiting.get_mut(&id) {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            Some(waker) => waker.clone_from(cx.waker()),
-            None => {
-                waiting.insert(id, cx.waker().clone());
-            }
-        }
+        shutdown.waiting.borrow_mut().insert(id, cx.waker().clone());
+        self.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -116,8 +121,15 @@ mod tests {
             1,
             "one slot per live waiter, polled twice"
         );
+        // Polled from another task: that task is the one woken.
+        let moved = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let moved_waker = Waker::from(moved.clone());
+        let polled = kept.as_mut().poll(&mut Context::from_waker(&moved_waker));
+        assert_eq!(polled, Poll::Pending);
+        assert_eq!(shutdown.waiters(), 1);
         shutdown.fire();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(moved.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
         assert_eq!(kept.as_mut().poll(&mut cx), Poll::Ready(()));
         assert_eq!(shutdown.waiters(), 0);
     }
