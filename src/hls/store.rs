@@ -164,7 +164,7 @@ pub struct HlsOutput {
 impl HlsOutput {
     pub fn push(&mut self, frame: &Frame) {
         let tag_type = frame.kind.rtmp_type();
-        if let Some(segment) = self.segmenter.push(tag_type, frame.ts, &frame.body) {
+        if let Some(segment) = self.segmenter.push(tag_type, frame.ts, &frame.body_bytes()) {
             self.publish(segment.data, segment.duration_ms);
         }
     }

@@ -50,7 +50,7 @@ impl Archive {
     pub fn push(&mut self, frame: &Frame) {
         let Some(tags) = &self.tags else { return };
         let ts = self.timeline.rebase(frame);
-        let tag = flv::tag::encode_tag(frame.kind.rtmp_type(), ts, &frame.body);
+        let tag = flv::tag::encode_tag(frame.kind.rtmp_type(), ts, frame.body());
         match tags.try_send(tag) {
             Ok(()) => {}
             // The writer failed and said why.

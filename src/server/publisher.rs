@@ -54,7 +54,7 @@ impl Publisher {
     }
 
     pub fn send(&mut self, frame: Frame) {
-        self.stats.stats.count(frame.kind, frame.body.len());
+        self.stats.stats.count(frame.kind, frame.body().len());
         if let Some(hls) = &mut self.hls {
             hls.push(&frame);
         }

@@ -377,10 +377,10 @@ async fn push(
                 match item {
                     Delivery::Frame(frame) => {
                         let ty = frame.kind.rtmp_type();
-                        listed.bytes.count(frame.kind, frame.body.len());
+                        listed.bytes.count(frame.kind, frame.body().len());
                         session
                             .borrow_mut()
-                            .send_media(ty, frame.ts, frame.body.clone(), &mut out);
+                            .send_media(ty, frame.ts, frame.body_bytes(), &mut out);
                     }
                     Delivery::StreamEnd => return Ok(()),
                     Delivery::StreamStart | Delivery::Raw(_) => {}
@@ -433,7 +433,7 @@ async fn pull(
                 ClientEvent::Media(msg) => {
                     match ingest::frame_from_message(msg.type_id, msg.timestamp, msg.payload) {
                         Ok(frame) => {
-                            listed.bytes.count(frame.kind, frame.body.len());
+                            listed.bytes.count(frame.kind, frame.body().len());
                             publisher.send(frame);
                         }
                         Err(Skip::Malformed(e)) => log::debug!("relay {key}: dropped tag: {e}"),

@@ -61,8 +61,8 @@ pub struct Frame {
     /// AVC decoder configuration, AAC AudioSpecificConfig or onMetaData: never dropped, cached
     /// apart.
     pub seq_header: bool,
-    /// The message body as published (FLV tag body).
-    pub body: Bytes,
+    /// Length of the message body as published (the FLV tag's body: [`Frame::body`]).
+    body_len: usize,
     /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`]), once
     /// built ([`Frame::rtmp`]).
     rtmp: OnceLock<Bytes>,
@@ -75,21 +75,32 @@ pub type SharedFrame = Arc<Frame>;
 
 impl Frame {
     pub fn new(kind: FrameKind, ts: u32, keyframe: bool, seq_header: bool, body: Bytes) -> Frame {
+        // The body is read from the FLV tag: a frame holds its payload once, and never pins the
+        // (much larger) socket read buffer the payload was sliced from, which a GOP cache of
+        // small frames would otherwise keep alive block by block. It is not a `Bytes` of its
+        // own: slicing the tag would allocate a shared header per frame.
         let flv = flv::tag::encode_tag(kind.rtmp_type(), ts, &body);
-        // The body is kept as a view into the FLV tag: a frame holds its payload once, and never
-        // pins the (much larger) socket read buffer the payload was sliced from, which a GOP
-        // cache of small frames would otherwise keep alive block by block.
-        let start = flv::tag::TAG_HEADER_LEN;
-        let body = flv.slice(start..start + body.len());
         Frame {
             ts,
             kind,
             keyframe,
             seq_header,
-            body,
+            body_len: body.len(),
             rtmp: OnceLock::new(),
             flv,
         }
+    }
+
+    /// The message body as published (the FLV tag's body).
+    pub fn body(&self) -> &[u8] {
+        let start = flv::tag::TAG_HEADER_LEN;
+        &self.flv[start..start + self.body_len]
+    }
+
+    /// [`Frame::body`] as shared bytes of its own.
+    pub fn body_bytes(&self) -> Bytes {
+        let start = flv::tag::TAG_HEADER_LEN;
+        self.flv.slice(start..start + self.body_len)
     }
 
     /// The whole message as RTMP chunks, built by the first caller and shared from then on.
@@ -97,14 +108,14 @@ impl Frame {
         self.rtmp.get_or_init(|| {
             let (kind, ts) = (self.kind, self.ts);
             let chunk_size = player_chunk_size();
-            let len = chunk::encoded_len(self.body.len(), kind.csid(), ts, chunk_size);
+            let len = chunk::encoded_len(self.body_len, kind.csid(), ts, chunk_size);
             let mut rtmp = BytesMut::with_capacity(len);
             chunk::encode_independent(
                 kind.csid(),
                 ts,
                 kind.rtmp_type(),
                 MEDIA_STREAM_ID,
-                &self.body,
+                self.body(),
                 chunk_size,
                 &mut rtmp,
             );
@@ -131,11 +142,12 @@ mod tests {
         let read_buffer = Bytes::from(vec![0xAF; 64 * 1024]);
         let payload = read_buffer.slice(100..400);
         let frame = Frame::new(FrameKind::Audio, 7, false, false, payload.clone());
-        assert_eq!(frame.body, payload);
+        assert_eq!(frame.body(), &payload[..]);
+        assert_eq!(frame.body_bytes(), payload);
         let tag_body = &frame.flv[flv::tag::TAG_HEADER_LEN..];
-        assert_eq!(frame.body.as_ptr(), tag_body.as_ptr());
+        assert_eq!(frame.body().as_ptr(), tag_body.as_ptr());
         let buffer_range = read_buffer.as_ptr_range();
-        assert!(!buffer_range.contains(&frame.body.as_ptr()));
+        assert!(!buffer_range.contains(&frame.body().as_ptr()));
     }
 
     #[test]

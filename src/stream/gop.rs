@@ -38,7 +38,7 @@ impl GopCache {
             _ if self.gop_num == 0 => {}
             FrameKind::Video if frame.keyframe => {
                 self.gops.push_back(vec![frame.clone()]);
-                self.open_gop_bytes = frame.body.len();
+                self.open_gop_bytes = frame.body().len();
                 while self.gops.len() > self.gop_num {
                     self.gops.pop_front();
                 }
@@ -47,7 +47,7 @@ impl GopCache {
                 let Some(gop) = self.gops.back_mut() else {
                     return;
                 };
-                self.open_gop_bytes += frame.body.len();
+                self.open_gop_bytes += frame.body().len();
                 if self.open_gop_bytes > MAX_GOP_BYTES {
                     log::warn!("GOP over {MAX_GOP_BYTES} bytes without a keyframe: cache dropped");
                     self.gops.clear();

@@ -72,7 +72,7 @@ mod tests {
         let frame = frame_from_message(msg_type::DATA_AMF0, 0, payload.into()).expect("frame");
         assert!(frame.seq_header);
         assert_eq!(
-            &frame.body[..],
+            frame.body(),
             b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09"
         );
     }

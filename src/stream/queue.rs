@@ -235,7 +235,7 @@ impl Outbox {
             }
             taken += len;
             if let (Delivery::Frame(frame), Some(stats)) = (item, &*self.stats.borrow()) {
-                stats.count(frame.kind, frame.body.len());
+                stats.count(frame.kind, frame.body().len());
             }
             out.extend(items.pop_front());
         }
