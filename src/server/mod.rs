@@ -45,8 +45,9 @@ use core_threads::CoreThreads;
 const STOP_GRACE: Duration = Duration::from_millis(1500);
 
 /// Bind `cores` SO_REUSEPORT listeners on `addr` (port 0 is resolved once, so all cores share
-/// the same port).
+/// the same port). Fails if anything listens on `addr` already ([`ensure_not_listened_on`]).
 fn bind_listeners(addr: SocketAddr, cores: usize) -> std::io::Result<Vec<StdListener>> {
+    ensure_not_listened_on(addr)?;
     let mut addr = addr;
     let mut listeners = Vec::with_capacity(cores);
     for _ in 0..cores {
@@ -61,6 +62,19 @@ fn bind_listeners(addr: SocketAddr, cores: usize) -> std::io::Result<Vec<StdList
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Fails with `AddrInUse` when a socket listens on `addr`. Our listeners share their port with
+/// SO_REUSEPORT, which alone would let a second server (another livego, say) bind the same port
+/// silently and take a share of its connections. A plain bind finds any listener; with
+/// SO_REUSEADDR, connections of an earlier run still in TIME_WAIT do not count.
+fn ensure_not_listened_on(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())
 }
 
 /// The CPUs this process may run on (its affinity mask: `taskset`, systemd's `CPUAffinity=`),
