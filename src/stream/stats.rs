@@ -260,6 +260,8 @@ impl Totals {
         }
         self.slow_player_dropped_frames += other.slow_player_dropped_frames;
         self.core_backlog_dropped_frames += other.core_backlog_dropped_frames;
+        self.hls_playlists += other.hls_playlists;
+        self.hls_segments += other.hls_segments;
     }
 }
 
@@ -458,6 +460,43 @@ mod tests {
         );
         drop(player);
         assert_eq!(registry.snapshot().len(), 1);
+    }
+
+    #[test]
+    fn totals_keep_what_ended_connections_and_relays_counted() {
+        let registry = StatsRegistry::new();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("address");
+        let key = StreamKey::new("live", "a");
+        let ends = (peer, peer);
+        let publisher = registry.register(Role::Publisher, Protocol::Rtmp, key.clone(), ends);
+        let player = registry.register(Role::Player, Protocol::HttpFlv, key.clone(), ends);
+        let url = "rtmp://example/live/a".to_string();
+        let push = registry.register_relay(RelayKind::Push, key.clone(), url.clone());
+        let pull = registry.register_relay(RelayKind::Pull, key, url);
+        publisher.stats.count(FrameKind::Video, 100);
+        player.stats.count(FrameKind::Audio, 10);
+        player.stats.count_dropped(3);
+        push.stats.bytes.count(FrameKind::Video, 1000);
+        pull.stats.bytes.count(FrameKind::Video, 5); // counted by its publisher instead
+        registry.count_core_backlog_drop();
+        registry.count_hls(HlsFile::Segment);
+        let expected = Totals {
+            received: Traffic {
+                video: 100,
+                audio: 0,
+            },
+            sent: Traffic {
+                video: 1000,
+                audio: 10,
+            },
+            slow_player_dropped_frames: 3,
+            core_backlog_dropped_frames: 1,
+            hls_playlists: 0,
+            hls_segments: 1,
+        };
+        assert_eq!(registry.totals(), expected);
+        drop((publisher, player, push, pull));
+        assert_eq!(registry.totals(), expected, "ended entries still count");
     }
 
     #[test]
