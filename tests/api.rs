@@ -10,7 +10,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::api::{
     LiveStat, Metrics, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
@@ -89,6 +89,28 @@ fn parameters_may_come_in_a_form_body() {
     assert_eq!(post("/control/delete", "room=formroom")["data"], "Ok");
     assert_eq!(post("/control/delete", "room=formroom")["status"], 404);
     assert_eq!(post("/control/get", "nothing=here")["status"], 400);
+}
+
+/// A client that sends `Expect: 100-continue` gets `100 Continue` and sends its body at once;
+/// unanswered, curl would wait `--expect100-timeout` (10 s here) before sending it.
+#[test]
+fn expect_100_continue_is_answered() {
+    let server = Server::start_http("");
+    let started = Instant::now();
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "30", "--expect100-timeout", "10"])
+        .args(["-H", "Expect: 100-continue", "-d", "room=continued"])
+        .arg(server.api_url("/control/get"))
+        .output()
+        .expect("run curl");
+    let took = started.elapsed();
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)));
+    assert!(json["data"].as_str().is_some_and(is_channel_key), "{json}");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}: no 100 Continue"
+    );
 }
 
 #[test]

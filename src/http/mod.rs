@@ -11,7 +11,7 @@ pub mod request;
 pub mod response;
 pub mod url;
 
-pub use request::{Limits, Method, Request, parse_request};
+pub use request::{Limits, Method, Request, awaits_continue, parse_request};
 pub use response::{
     LAST_CHUNK, Response, error_response, http_date, preflight_response, reason_phrase, write_chunk,
 };

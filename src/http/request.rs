@@ -224,6 +224,20 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Reque
     }))
 }
 
+/// Whether `buf` holds the complete head of an HTTP/1.1 request with `Expect: 100-continue`:
+/// once [`parse_request`] has asked for more bytes, that client is waiting for
+/// `100 Continue` before it sends the body (RFC 9110 §10.1.1).
+pub fn awaits_continue(buf: &[u8], limits: &Limits) -> bool {
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut head = httparse::Request::new(&mut slots);
+    matches!(head.parse(buf), Ok(httparse::Status::Complete(_)))
+        && head.version == Some(1)
+        && head.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("expect")
+                && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+        })
+}
+
 /// Length of the request target received so far in an incomplete head, so that an
 /// overlong target is refused before its end arrives.
 fn partial_target_len(buf: &[u8]) -> usize {
@@ -435,6 +449,23 @@ mod tests {
         assert_eq!(bad(b"room=%zz"), 400);
         assert_eq!(bad(b"room=\xff"), 400);
         assert_eq!(bad(b"room=%00"), 400);
+    }
+
+    #[test]
+    fn a_complete_head_with_expect_100_continue_awaits_continue() {
+        let limits = Limits::default();
+        let head =
+            b"POST /x HTTP/1.1\r\nHost: h\r\nExpect:  100-Continue \r\nContent-Length: 4\r\n\r\n";
+        assert!(awaits_continue(head, &limits));
+        assert!(
+            !awaits_continue(&head[..head.len() - 2], &limits),
+            "head incomplete"
+        );
+        let http10 = b"POST /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+        assert!(!awaits_continue(http10, &limits));
+        let plain = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n";
+        assert!(!awaits_continue(plain, &limits));
+        assert!(!awaits_continue(b"\x00\xffgarbage\r\n\r\n", &limits));
     }
 
     #[test]

@@ -108,15 +108,23 @@ fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
 }
 
 /// Read until a whole request is buffered. A malformed request is answered with its error
-/// status and ends the connection.
+/// status and ends the connection. A client waiting for `100 Continue` gets it once its head is
+/// in and acceptable.
 async fn next_request(
     conn: &Transport,
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Next, String> {
+    let mut continued = false;
     loop {
         match http::parse_request(buf, limits) {
             Ok(Some(request)) => return Ok(Next::Request(request)),
+            Ok(None) if !continued && http::awaits_continue(buf, limits) => {
+                continued = true;
+                conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .map_err(|e| format!("write error: {e}"))?;
+            }
             Ok(None) => {}
             Err(e) => {
                 let response = http::error_response(e.status(), &e.to_string());
