@@ -6,6 +6,7 @@
 //! by every player on every core. A stream nobody plays yet (most of a busy ingest server's)
 //! skips the RTMP form; a frame cached then gets it from the first player that needs it.
 
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
@@ -93,14 +94,18 @@ impl Frame {
 
     /// The message body as published (the FLV tag's body).
     pub fn body(&self) -> &[u8] {
-        let start = flv::tag::TAG_HEADER_LEN;
-        &self.flv[start..start + self.body_len]
+        &self.flv[self.body_range()]
     }
 
     /// [`Frame::body`] as shared bytes of its own.
     pub fn body_bytes(&self) -> Bytes {
+        self.flv.slice(self.body_range())
+    }
+
+    /// Where the body sits in the FLV tag.
+    fn body_range(&self) -> Range<usize> {
         let start = flv::tag::TAG_HEADER_LEN;
-        self.flv.slice(start..start + self.body_len)
+        start..start + self.body_len
     }
 
     /// The whole message as RTMP chunks, built by the first caller and shared from then on.
