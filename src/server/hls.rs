@@ -1,5 +1,5 @@
-//! HLS serving on `hls_addr`: playlists and segments straight from the in-memory snapshots of
-//! the HLS store (no lock held while sending), and livego's `/crossdomain.xml`.
+//! HLS serving on `hls_addr`: playlists and segments straight from this core's copy of the
+//! in-memory HLS snapshots (no lock shared by cores, none held while sending), and livego's `/crossdomain.xml`.
 //!
 //! URLs: `/{app}/{room}.m3u8` (no-cache) and `/{app}/{room}/{seq}.ts` (cacheable for a few
 //! target durations: a segment never changes once listed).
@@ -30,9 +30,8 @@ fn lookup(ctx: &CoreContext, path: &str) -> Result<Response, String> {
     if let Some(room) = rest.strip_suffix(".m3u8").filter(|r| !r.contains('/')) {
         let key = StreamKey::new(app, room);
         let snapshot = ctx
-            .shared
-            .hls
-            .snapshot(&key)
+            .hub
+            .hls_snapshot(&key)
             .ok_or_else(|| format!("no live stream {key}"))?;
         let playlist = snapshot.playlist.clone();
         ctx.shared.stats.count_hls(HlsFile::Playlist);
@@ -50,9 +49,8 @@ fn lookup(ctx: &CoreContext, path: &str) -> Result<Response, String> {
         .ok_or_else(|| format!("no HLS at {path}"))?;
     let key = StreamKey::new(app, room);
     let snapshot = ctx
-        .shared
-        .hls
-        .snapshot(&key)
+        .hub
+        .hls_snapshot(&key)
         .ok_or_else(|| format!("no live stream {key}"))?;
     let data = snapshot
         .segment(sequence)

@@ -17,6 +17,7 @@ use crate::stream::stats::{Protocol, Role, StatsGuard};
 use crate::stream::{Frame, StreamKey};
 
 pub struct Publisher {
+    ctx: Rc<CoreContext>,
     publication: Publication,
     stats: StatsGuard,
     hls: Option<HlsOutput>,
@@ -46,6 +47,7 @@ impl Publisher {
             .flv_archive
             .then(|| Archive::start(&config.flv_dir, key, unix_now(), &ctx.archive_gate));
         Ok(Publisher {
+            ctx: ctx.clone(),
             publication,
             stats,
             hls,
@@ -55,12 +57,43 @@ impl Publisher {
 
     pub fn send(&mut self, frame: Frame) {
         self.stats.stats.count(frame.kind, frame.body().len());
-        if let Some(hls) = &mut self.hls {
-            hls.push(&frame);
+        if let Some(hls) = &mut self.hls
+            && let Some(update) = hls.push(frame.kind.rtmp_type(), frame.ts, &frame.body_bytes())
+        {
+            self.ctx.hub.publish_hls(update);
         }
         if let Some(archive) = &mut self.archive {
             archive.push(&frame);
         }
         self.publication.send(Arc::new(frame));
+    }
+}
+
+impl Drop for Publisher {
+    /// Ends the HLS session: the last segment goes to every core, and the playlist is removed
+    /// once it has lingered (unless `hls_keep_after_end` or a new session keeps it).
+    fn drop(&mut self) {
+        let Some(hls) = self.hls.take() else {
+            return;
+        };
+        let end = hls.finish();
+        if let Some(update) = end.update {
+            self.ctx.hub.publish_hls(update);
+        }
+        let Some(linger) = end.linger else {
+            return;
+        };
+        let (ctx, key, session) = (
+            self.ctx.clone(),
+            self.publication.key.clone(),
+            self.publication.session(),
+        );
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(linger).await;
+            if let Some(removal) = ctx.shared.hls.expire(&key, session) {
+                ctx.hub.publish_hls(removal);
+            }
+        })
+        .detach();
     }
 }

@@ -17,6 +17,7 @@ use super::local::LocalStream;
 use super::mesh::{CoreMsg, MeshSender};
 use super::queue::Outbox;
 use super::registry::{AlreadyPublishing, Owner, Registry, SessionId, StreamFull};
+use crate::hls::store::{HlsUpdate, HlsView, Snapshot};
 
 pub struct CoreHub {
     pub core: usize,
@@ -28,6 +29,8 @@ pub struct CoreHub {
     owned: RefCell<HashMap<StreamKey, Rc<Owned>>>,
     local: RefCell<HashMap<StreamKey, Rc<LocalStream>>>,
     local_by_session: RefCell<HashMap<SessionId, Rc<LocalStream>>>,
+    /// This core's copy of every stream's HLS state, for its HTTP handlers.
+    hls: HlsView,
 }
 
 /// Owner-side state of a stream published on this core.
@@ -55,7 +58,23 @@ impl CoreHub {
             owned: RefCell::default(),
             local: RefCell::default(),
             local_by_session: RefCell::default(),
+            hls: HlsView::default(),
         })
+    }
+
+    /// The HLS snapshot of `key` as this core knows it.
+    pub fn hls_snapshot(&self, key: &StreamKey) -> Option<Arc<Snapshot>> {
+        self.hls.snapshot(key)
+    }
+
+    /// Hand a stream's new HLS state to every core, this one included.
+    pub fn publish_hls(&self, update: HlsUpdate) {
+        if let Some(mesh) = &self.mesh {
+            for core in (0..mesh.cores()).filter(|&c| c != self.core) {
+                mesh.send(core, CoreMsg::Hls(update.clone()));
+            }
+        }
+        self.hls.apply(update);
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -182,6 +201,7 @@ impl CoreHub {
             } => self.on_start(&key, session, &bootstrap),
             CoreMsg::Frame { session, frame } => self.on_frame(session, frame),
             CoreMsg::End { session } => self.on_end(session),
+            CoreMsg::Hls(update) => self.hls.apply(update),
         }
     }
 

@@ -18,6 +18,7 @@ use super::frame::SharedFrame;
 use super::key::StreamKey;
 use super::registry::SessionId;
 use super::stats::StatsRegistry;
+use crate::hls::store::HlsUpdate;
 
 /// Capacity of each core-to-core channel, in messages.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -43,6 +44,8 @@ pub enum CoreMsg {
     },
     /// The publisher of `session` left.
     End { session: SessionId },
+    /// To every core: a stream's new HLS playlist and segments (or their removal).
+    Hls(HlsUpdate),
 }
 
 pub struct MeshSender {
@@ -62,6 +65,11 @@ impl MeshSender {
             backlogs,
             stats,
         })
+    }
+
+    /// How many cores the mesh joins (this one included).
+    pub fn cores(&self) -> usize {
+        self.backlogs.len()
     }
 
     /// Send `msg` to `core` without waiting; order per destination is preserved.

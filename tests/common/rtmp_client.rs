@@ -68,6 +68,13 @@ impl RtmpClient {
         Self::connect_with(addr, app, None)
     }
 
+    /// The handshake only: what follows is up to the caller ([`send_raw`](Self::send_raw)).
+    pub fn handshaken(addr: SocketAddr) -> io::Result<RtmpClient> {
+        let mut client = Self::open(TcpStream::connect_timeout(&addr, STEP_TIMEOUT)?)?;
+        client.handshake()?;
+        Ok(client)
+    }
+
     /// [`connect`](Self::connect) with SO_RCVBUF set to `recv_buffer` bytes before connecting
     /// (which also pins it: no autotuning). A client that then stops reading backs its server
     /// up after a few hundred kB rather than the tens of MB a default socket can take in.
@@ -85,18 +92,7 @@ impl RtmpClient {
                 s.into()
             }
         };
-        sock.set_nodelay(true)?;
-        sock.set_write_timeout(Some(STEP_TIMEOUT))?;
-        let mut client = RtmpClient {
-            sock,
-            chunks: ChunkReader::new(32 << 20),
-            writer: ChunkWriter::new(),
-            inbox: BytesMut::new(),
-            next_txn: 1.0,
-            window: 2_500_000,
-            acked: 0,
-            ended: None,
-        };
+        let mut client = Self::open(sock)?;
         client.handshake()?;
         let props = Value::Object(vec![
             ("app".into(), Value::String(app.into())),
@@ -114,6 +110,32 @@ impl RtmpClient {
         ]);
         client.call("connect", 0, vec![props])?;
         Ok(client)
+    }
+
+    fn open(sock: TcpStream) -> io::Result<RtmpClient> {
+        sock.set_nodelay(true)?;
+        sock.set_write_timeout(Some(STEP_TIMEOUT))?;
+        Ok(RtmpClient {
+            sock,
+            chunks: ChunkReader::new(32 << 20),
+            writer: ChunkWriter::new(),
+            inbox: BytesMut::new(),
+            next_txn: 1.0,
+            window: 2_500_000,
+            acked: 0,
+            ended: None,
+        })
+    }
+
+    /// Writes `bytes` as they are (hand-made chunks); an error once the server has closed.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sock.write_all(bytes)
+    }
+
+    /// Sends one message through this client's chunk writer (chunk size 128 unless changed
+    /// with a Set Chunk Size message sent here).
+    pub fn send_message(&mut self, msg: &Message) -> io::Result<()> {
+        self.send(msg)
     }
 
     fn handshake(&mut self) -> io::Result<()> {
