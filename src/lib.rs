@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod flv;
 pub mod hls;
 pub mod http;
+pub mod logline;
 pub mod rtmp;
 pub mod server;
 pub mod stream;

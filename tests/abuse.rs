@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::http::http_request;
 use common::rtmp_client::RtmpClient;
 use common::{Played, Player, Publisher, Server, TestDir, default_clip, run};
+use livego::rtmp::message::{Message, msg_type};
 
 /// How long the API may take to answer after an attack.
 const API_DEADLINE: Duration = Duration::from_secs(1);
@@ -104,4 +105,135 @@ fn the_shortest_publishes_leave_the_server_serving() {
         status.is_some_and(|s| s.success()) && took < Duration::from_secs(3),
         "SIGTERM: {status:?} after {took:?}"
     );
+}
+
+/// An AMF0 `connect` whose arguments are a strict array of `refs + 1` elements: a strict array
+/// of `undefineds` undefined values, then `refs` references to it. Decoded naively, each
+/// reference copies the whole inner array.
+fn amf_reference_bomb(undefineds: u32, refs: u16) -> Message {
+    let mut p = vec![0x02, 0, 7];
+    p.extend_from_slice(b"connect");
+    p.push(0x00);
+    p.extend_from_slice(&1f64.to_be_bytes());
+    p.push(0x0A);
+    p.extend_from_slice(&(u32::from(refs) + 1).to_be_bytes());
+    p.push(0x0A);
+    p.extend_from_slice(&undefineds.to_be_bytes());
+    p.extend(std::iter::repeat_n(0x06, undefineds as usize));
+    for _ in 0..refs {
+        p.extend_from_slice(&[0x07, 0, 1]); // the inner array (the outer one is 0)
+    }
+    Message {
+        csid: 3,
+        timestamp: 0,
+        type_id: msg_type::COMMAND_AMF0,
+        stream_id: 0,
+        payload: p.into(),
+    }
+}
+
+/// Reference bombs sent as the first command, before `connect` has been accepted: one of 66 KB
+/// (over the 64 KiB a command may have) and one of 61 KB (within it, but decoding to 15 million
+/// values). The server refuses each within its budgets: it closes the connection, logs one short
+/// line, its peak RSS grows by at most 32 bytes per byte sent (it was 1,600 per byte), and
+/// the API and a playing stream carry on.
+#[test]
+fn amf_reference_bombs_before_connect_cost_little() {
+    let server = Server::start_http("");
+    let witness = Witness::start(&server, 8.0);
+    thread::sleep(Duration::from_millis(500));
+    let peak_before = server.memory("VmHWM");
+    let log_before = server.log().len();
+
+    let bombs = [
+        amf_reference_bomb(65_536, 255),
+        amf_reference_bomb(60_000, 255),
+    ];
+    let mut sent = 0;
+    let mut clients = Vec::new();
+    for round in 0..4 {
+        for bomb in &bombs {
+            let mut client = RtmpClient::handshaken(server.rtmp_addr()).expect("handshake");
+            sent += bomb.payload.len();
+            // The server may close as soon as it reads the oversized header.
+            let _ = client.send_message(bomb);
+            clients.push((round, client));
+        }
+    }
+    for (round, client) in &mut clients {
+        assert!(
+            client.wait_closed(Duration::from_secs(5)),
+            "round {round}: the bomb's connection is still open"
+        );
+    }
+    assert_api_answers(&server, "AMF reference bombs");
+    let grown = server.memory("VmHWM").saturating_sub(peak_before);
+    assert!(
+        grown <= 32 * sent as u64,
+        "peak RSS grew by {grown} bytes for {sent} bytes sent"
+    );
+    eprintln!("peak RSS grew by {grown} bytes for {sent} bytes sent");
+    let logged = server.log().len() - log_before;
+    assert!(
+        logged < 16 * 1024,
+        "{logged} bytes of log for 8 bad commands"
+    );
+    witness.assert_clean();
+}
+
+/// Sends `bytes` one a second until the server closes the connection; returns how long it
+/// stayed open (or `None` if it was still open after `give_up`).
+fn drip(sock: &mut std::net::TcpStream, bytes: &[u8], give_up: Duration) -> Option<Duration> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_secs(1))).ok();
+    for byte in bytes.iter().cycle() {
+        if started.elapsed() >= give_up {
+            break;
+        }
+        if sock.write_all(&[*byte]).is_err() {
+            return Some(started.elapsed());
+        }
+        match sock.read(&mut [0u8; 4096]) {
+            Ok(0) => return Some(started.elapsed()),
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                return Some(started.elapsed());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Connections that send one byte a second, each read well within `read_timeout` (2 s): one
+/// in the handshake, one that finished the handshake and drips a command. Handshake, connect
+/// and publish/play must be done within `read_timeout` in total, so both are closed after
+/// about 2 s (they used to stay open for as long as the drip went on).
+#[test]
+fn slow_drips_are_closed_by_the_setup_deadline() {
+    let server = Server::start("read_timeout: 2\n");
+    let mut in_handshake = std::net::TcpStream::connect(server.rtmp_addr()).expect("connect");
+    let give_up = Duration::from_secs(8);
+    let handshake_drip = thread::spawn(move || drip(&mut in_handshake, &[3; 1537], give_up));
+
+    let client = RtmpClient::handshaken(server.rtmp_addr()).expect("handshake");
+    let mut after_handshake = client.into_socket();
+    // A chunk header announcing a 256-byte AMF0 command on chunk stream 3, then its bytes.
+    let mut command = vec![0x03, 0, 0, 0, 0, 1, 0, 0x14, 0, 0, 0, 0];
+    command.resize(12 + 256, 0x05);
+    let command_drip = drip(&mut after_handshake, &command, give_up);
+    let handshake_drip = handshake_drip.join().expect("drip thread");
+    for (phase, open_for) in [("handshake", handshake_drip), ("command", command_drip)] {
+        let open_for = open_for.unwrap_or_else(|| panic!("{phase} drip: open after {give_up:?}"));
+        assert!(
+            open_for < Duration::from_secs(4),
+            "{phase} drip: closed only after {open_for:?}"
+        );
+    }
+    assert!(
+        server.log().contains("did not publish or play within 2 s"),
+        "{}",
+        server.log()
+    );
+    assert_api_answers(&server, "slow drips");
 }

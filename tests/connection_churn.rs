@@ -10,15 +10,6 @@ use std::time::Duration;
 
 use common::Server;
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Opens `n` RTMP connections one after the other, each closed by the client with a byte of
 /// garbage (the server answers by closing too).
 fn churn(server: &Server, n: usize) {
@@ -35,10 +26,10 @@ fn ended_connections_do_not_accumulate() {
     let server = Server::start("level: off\n");
     churn(&server, 500);
     thread::sleep(Duration::from_millis(300));
-    let before = rss_kb(server.pid());
+    let before = server.memory("VmRSS") / 1024;
     churn(&server, 5000);
     thread::sleep(Duration::from_millis(300));
-    let grown = rss_kb(server.pid()).saturating_sub(before);
+    let grown = (server.memory("VmRSS") / 1024).saturating_sub(before);
     // A connection's task is ~3 KB: keeping each would grow RSS by ~15 MB here.
     assert!(
         grown < 2048,

@@ -150,6 +150,7 @@ impl<'a> Decoder<'a> {
 
     fn value(&mut self) -> Result<Value, Error> {
         let start = self.input.pos;
+        self.input.charge_value()?;
         Ok(match self.input.u8("AMF0 type marker")? {
             NUMBER => Value::Number(self.input.f64("AMF0 number")?),
             BOOLEAN => Value::Boolean(self.input.u8("AMF0 boolean")? != 0),
@@ -169,10 +170,12 @@ impl<'a> Decoder<'a> {
             STRICT_ARRAY => self.complex(start, |d| {
                 let count = d.input.u32("AMF0 strict array count")? as usize;
                 d.input.check_len(count, "AMF0 strict array count")?;
-                (0..count)
-                    .map(|_| d.value())
-                    .collect::<Result<_, _>>()
-                    .map(Value::StrictArray)
+                // Grown as values come (each charged), not reserved for the claimed count.
+                let mut items = Vec::new();
+                for _ in 0..count {
+                    items.push(d.value()?);
+                }
+                Ok(Value::StrictArray(items))
             })?,
             DATE => Value::Date {
                 millis: self.input.f64("AMF0 date")?,
@@ -218,7 +221,7 @@ impl<'a> Decoder<'a> {
 
     /// Decodes a referenced value again from its bytes.
     fn replay(&mut self, span: Range<usize>) -> Result<Value, Error> {
-        let (pos, replaying) = (self.input.jump(span)?, self.refs.replaying);
+        let (pos, replaying) = (self.input.jump(span), self.refs.replaying);
         self.refs.replaying = true;
         let value = self.value()?;
         (self.input.pos, self.refs.replaying) = (pos, replaying);
@@ -233,6 +236,7 @@ impl<'a> Decoder<'a> {
             if key.is_empty() && self.input.eat(OBJECT_END) {
                 return Ok(props);
             }
+            self.input.charge_name()?;
             props.push((key, self.value()?));
         }
     }
@@ -252,7 +256,7 @@ impl<'a> Decoder<'a> {
 mod tests {
     use super::*;
     use crate::amf::test_support::{same, value};
-    use crate::amf::{MAX_DEPTH, MAX_REFERENCED_BYTES};
+    use crate::amf::{MAX_DECODED_BYTES, MAX_DEPTH, decode_budget};
     use proptest::prelude::*;
 
     fn s(text: &str) -> Value {
@@ -484,8 +488,43 @@ mod tests {
         let mut bomb = encoded(&big);
         bomb.extend([0x0A, 0, 0, 0x03, 0xE8]);
         bomb.extend([0x07, 0x00, 0x00].repeat(1000));
-        const { assert!(1000 * 60_000 > MAX_REFERENCED_BYTES) };
-        assert_eq!(decode_all(&bomb), Err(Error::ReferencesTooLarge));
+        const { assert!(1000 * 60_000 > MAX_DECODED_BYTES) };
+        let budget = decode_budget(bomb.len());
+        assert_eq!(decode_all(&bomb), Err(Error::OverBudget { budget }));
+    }
+
+    /// 66 KB that took 1 GB and 3 s to decode: a strict array of 256 elements, the first an
+    /// array of 65,536 undefineds, the other 255 references to it.
+    #[test]
+    fn a_reference_bomb_is_refused_within_its_budget() {
+        let mut bomb = vec![STRICT_ARRAY];
+        bomb.extend(256u32.to_be_bytes());
+        bomb.push(STRICT_ARRAY);
+        bomb.extend(65_536u32.to_be_bytes());
+        bomb.extend([UNDEFINED].repeat(65_536));
+        bomb.extend([REFERENCE, 0x00, 0x01].repeat(255));
+        let started = std::time::Instant::now();
+        let budget = decode_budget(bomb.len());
+        assert_eq!(decode_all(&bomb), Err(Error::OverBudget { budget }));
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        // The array alone decodes: a plain value is always within the budget.
+        let plain = &bomb[5..5 + 5 + 65_536];
+        assert_eq!(decode_all(plain).map(|v| v.len()), Ok(1));
+    }
+
+    #[test]
+    fn the_budget_covers_the_densest_plain_values() {
+        // Every one-byte value, in arrays and objects with one-byte names, fits.
+        let mut dense = vec![STRICT_ARRAY];
+        dense.extend(10_000u32.to_be_bytes());
+        dense.extend([NULL].repeat(10_000));
+        assert!(decode_all(&dense).is_ok());
+        let mut object = vec![OBJECT];
+        for _ in 0..10_000 {
+            object.extend([0x00, 0x01, b'k', UNDEFINED]);
+        }
+        object.extend([0x00, 0x00, OBJECT_END]);
+        assert!(decode_all(&object).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::{Error, Input, RefTable, Value};
+use super::{Error, Input, NAME_COST, RefTable, Value};
 
 const UNDEFINED: u8 = 0x00;
 const NULL: u8 = 0x01;
@@ -213,6 +213,7 @@ impl<'i, 'a> Decoder<'i, 'a> {
 
     pub(super) fn value(&mut self) -> Result<Value, Error> {
         let start = self.input.pos;
+        self.input.charge_value()?;
         Ok(match self.input.u8("AMF3 type marker")? {
             UNDEFINED => Value::Undefined,
             NULL => Value::Null,
@@ -238,7 +239,7 @@ impl<'i, 'a> Decoder<'i, 'a> {
             })?,
             BYTE_ARRAY => self.complex(start, |d, len| {
                 Ok(Value::ByteArray(
-                    d.input.take(len, "AMF3 byte array length")?.to_vec(),
+                    d.input.bytes_owned(len, "AMF3 byte array length")?,
                 ))
             })?,
             marker @ VECTOR_INT..=DICTIONARY => {
@@ -308,7 +309,7 @@ impl<'i, 'a> Decoder<'i, 'a> {
 
     /// Decodes a referenced value again from its bytes.
     fn replay(&mut self, span: Range<usize>) -> Result<Value, Error> {
-        let (pos, replaying) = (self.input.jump(span)?, self.objects.replaying);
+        let (pos, replaying) = (self.input.jump(span), self.objects.replaying);
         self.objects.replaying = true;
         let value = self.value()?;
         (self.input.pos, self.objects.replaying) = (pos, replaying);
@@ -321,9 +322,11 @@ impl<'i, 'a> Decoder<'i, 'a> {
         self.input.enter()?;
         let mut assoc = Vec::new();
         self.named_values(&mut assoc)?;
-        let items = (0..dense)
-            .map(|_| self.value())
-            .collect::<Result<Vec<_>, _>>()?;
+        // Grown as values come (each charged), not reserved for the claimed count.
+        let mut items = Vec::new();
+        for _ in 0..dense {
+            items.push(self.value()?);
+        }
         self.input.leave();
         if assoc.is_empty() {
             return Ok(Value::StrictArray(items));
@@ -344,6 +347,7 @@ impl<'i, 'a> Decoder<'i, 'a> {
             if key.is_empty() {
                 return Ok(());
             }
+            self.input.charge_name()?;
             let value = self.value()?;
             props.push((key, value));
         }
@@ -358,9 +362,9 @@ impl<'i, 'a> Decoder<'i, 'a> {
                 index,
                 len,
             })?;
-            self.input.charge(
-                traits.class.len() + traits.members.iter().map(String::len).sum::<usize>(),
-            )?;
+            let names = traits.members.iter().map(|m| m.len() + NAME_COST);
+            self.input
+                .charge(traits.class.len() + names.sum::<usize>())?;
             traits.clone()
         } else {
             let class = self.string()?;
@@ -371,9 +375,11 @@ impl<'i, 'a> Decoder<'i, 'a> {
             }
             let count = header >> 3;
             self.input.check_len(count, "AMF3 sealed member count")?;
-            let members = (0..count)
-                .map(|_| self.string())
-                .collect::<Result<_, _>>()?;
+            let mut members = Vec::new();
+            for _ in 0..count {
+                self.input.charge_name()?;
+                members.push(self.string()?);
+            }
             let traits = Traits {
                 class,
                 dynamic: header & 0b100 != 0,
@@ -404,7 +410,7 @@ impl<'i, 'a> Decoder<'i, 'a> {
 mod tests {
     use super::*;
     use crate::amf::test_support::{same, value};
-    use crate::amf::{MAX_DEPTH, MAX_REFERENCED_BYTES};
+    use crate::amf::{MAX_DECODED_BYTES, MAX_DEPTH, decode_budget};
     use proptest::prelude::*;
 
     fn encoded(v: &Value) -> Vec<u8> {
@@ -641,8 +647,9 @@ mod tests {
         write_u29(100_000 << 1 | 1, &mut bomb);
         bomb.extend(vec![b'x'; 100_000]);
         bomb.extend([0x06, 0x00].repeat(200));
-        const { assert!(200 * 100_000 > MAX_REFERENCED_BYTES) };
-        assert_eq!(decoded(&bomb), Err(Error::ReferencesTooLarge));
+        const { assert!(200 * 100_000 > MAX_DECODED_BYTES) };
+        let budget = decode_budget(bomb.len());
+        assert_eq!(decoded(&bomb), Err(Error::OverBudget { budget }));
     }
 
     proptest! {

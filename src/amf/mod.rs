@@ -8,9 +8,12 @@
 //! checked against the bytes actually present before anything is allocated, nesting is
 //! limited to [`MAX_DEPTH`] containers, and reference indexes are checked. A reference
 //! is resolved by decoding the referenced bytes again, which keeps the reference tables
-//! tiny; the bytes copied that way per decode call are capped at [`MAX_REFERENCED_BYTES`]
-//! so a few references cannot expand into gigabytes. Cyclic references cannot be
-//! represented by an owned [`Value`] tree and are rejected. Strings that are not valid
+//! tiny. What a decode call produces is budgeted: every value, property name and string
+//! byte it makes counts against [`decode_budget`] of its input (at most
+//! [`DECODED_PER_INPUT_BYTE`] bytes of output per input byte, and [`MAX_DECODED_BYTES`] in
+//! all), so neither references nor any other construct can expand a few kilobytes into
+//! gigabytes, or into seconds of work. Cyclic references cannot be represented by an owned
+//! [`Value`] tree and are rejected. Strings that are not valid
 //! UTF-8 are decoded lossily (U+FFFD) rather than rejected.
 
 pub mod amf0;
@@ -21,8 +24,25 @@ use std::ops::Range;
 
 /// Containers (objects and arrays) may nest at most this deep.
 pub const MAX_DEPTH: usize = 64;
-/// Bytes that references may copy (re-decode) per decode call.
-pub const MAX_REFERENCED_BYTES: usize = 16 << 20;
+/// Output a decode call may make per byte of input. A `Value` is 56 bytes and the smallest
+/// encoded value (undefined, null) is one byte, so a plain array of them needs ~56.
+pub const DECODED_PER_INPUT_BYTE: usize = 64;
+/// Output any input may make, however small.
+pub const DECODED_BASE: usize = 4096;
+/// Output a decode call may make in all, however large its input.
+pub const MAX_DECODED_BYTES: usize = 4 << 20;
+/// What a value costs the budget: its own size (strings and names add their bytes).
+const VALUE_COST: usize = std::mem::size_of::<Value>();
+/// What a property name or AMF3 trait member costs the budget besides its bytes.
+const NAME_COST: usize = std::mem::size_of::<String>();
+
+/// Bytes of decoded output (values, names, string bytes) allowed for `input_len` bytes.
+pub fn decode_budget(input_len: usize) -> usize {
+    input_len
+        .saturating_mul(DECODED_PER_INPUT_BYTE)
+        .saturating_add(DECODED_BASE)
+        .min(MAX_DECODED_BYTES)
+}
 
 /// A decoded AMF value. AMF0 and AMF3 share this model; see [`amf0::encode`] and
 /// [`amf3::encode`] for how variants without a native marker in one format are written.
@@ -68,6 +88,25 @@ impl Value {
                 props.iter().find(|(k, _)| k == key).map(|(_, v)| v)
             }
             _ => None,
+        }
+    }
+
+    /// What kind of value this is, for messages that must not print the value itself.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Number(_) => "a number",
+            Value::Boolean(_) => "a boolean",
+            Value::String(_) => "a string",
+            Value::Object(_) => "an object",
+            Value::Null => "null",
+            Value::Undefined => "undefined",
+            Value::EcmaArray(_) => "an ECMA array",
+            Value::StrictArray(_) => "a strict array",
+            Value::Date { .. } => "a date",
+            Value::TypedObject { .. } => "a typed object",
+            Value::XmlDocument(_) | Value::Xml(_) => "XML",
+            Value::ByteArray(_) => "a byte array",
+            Value::Integer(_) => "an integer",
         }
     }
 
@@ -129,7 +168,10 @@ pub enum Error {
         table: &'static str,
         index: usize,
     },
-    ReferencesTooLarge,
+    /// The decoded values would take more than [`decode_budget`] of the input.
+    OverBudget {
+        budget: usize,
+    },
     /// An AMF3 command/data message whose first byte is not 0x00.
     FormatByte(u8),
 }
@@ -173,9 +215,9 @@ impl fmt::Display for Error {
                 "{table} reference {index} points to a value still being decoded \
                  (cyclic references are not supported)"
             ),
-            Error::ReferencesTooLarge => write!(
+            Error::OverBudget { budget } => write!(
                 f,
-                "references copy more than {MAX_REFERENCED_BYTES} bytes (reference bomb?)"
+                "decoded values would take more than {budget} bytes (references or a bomb?)"
             ),
             Error::FormatByte(b) => write!(
                 f,
@@ -212,7 +254,10 @@ struct Input<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
-    referenced: usize,
+    /// Bytes of output still allowed ([`decode_budget`]).
+    budget: usize,
+    /// The budget this decode started with, for the error.
+    initial_budget: usize,
 }
 
 impl<'a> Input<'a> {
@@ -221,7 +266,8 @@ impl<'a> Input<'a> {
             bytes,
             pos: 0,
             depth: 0,
-            referenced: 0,
+            budget: decode_budget(bytes.len()),
+            initial_budget: decode_budget(bytes.len()),
         }
     }
 
@@ -250,8 +296,18 @@ impl<'a> Input<'a> {
         Ok(())
     }
 
+    /// A string of `len` bytes, charged to the budget.
     fn utf8(&mut self, len: usize, what: &'static str) -> Result<String, Error> {
+        self.check_len(len, what)?;
+        self.charge(len)?;
         Ok(String::from_utf8_lossy(self.take(len, what)?).into_owned())
+    }
+
+    /// `len` bytes copied out (a byte array), charged to the budget.
+    fn bytes_owned(&mut self, len: usize, what: &'static str) -> Result<Vec<u8>, Error> {
+        self.check_len(len, what)?;
+        self.charge(len)?;
+        Ok(self.take(len, what)?.to_vec())
     }
 
     fn fixed<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], Error> {
@@ -305,20 +361,29 @@ impl<'a> Input<'a> {
         self.depth -= 1;
     }
 
-    /// Accounts for `len` bytes copied out of a reference table.
+    /// Accounts for `len` bytes of output.
     fn charge(&mut self, len: usize) -> Result<(), Error> {
-        self.referenced += len;
-        if self.referenced > MAX_REFERENCED_BYTES {
-            return Err(Error::ReferencesTooLarge);
-        }
+        self.budget = self.budget.checked_sub(len).ok_or(Error::OverBudget {
+            budget: self.initial_budget,
+        })?;
         Ok(())
     }
 
-    /// Moves to a referenced value's bytes, charging their size; returns the position
-    /// to come back to.
-    fn jump(&mut self, span: Range<usize>) -> Result<usize, Error> {
-        self.charge(span.len())?;
-        Ok(std::mem::replace(&mut self.pos, span.start))
+    /// Accounts for one decoded value.
+    fn charge_value(&mut self) -> Result<(), Error> {
+        self.charge(VALUE_COST)
+    }
+
+    /// Accounts for a property or member name of `len` bytes (the bytes themselves are
+    /// charged where they are read or copied).
+    fn charge_name(&mut self) -> Result<(), Error> {
+        self.charge(NAME_COST)
+    }
+
+    /// Moves to a referenced value's bytes; returns the position to come back to. What the
+    /// replay makes is charged as it is made.
+    fn jump(&mut self, span: Range<usize>) -> usize {
+        std::mem::replace(&mut self.pos, span.start)
     }
 }
 

@@ -18,6 +18,7 @@ use super::chunk::{ChunkReader, ChunkSize, ChunkWriter, control};
 use super::handshake::{ClientHandshake, HandshakeStatus, RANDOM_LEN};
 use super::message::{Message, msg_type, user_control};
 use crate::amf::{self, Value};
+use crate::logline::Peer;
 
 pub use super::url::RtmpUrl;
 
@@ -248,7 +249,7 @@ impl ClientSession {
             ("onStatus", _) => self.on_status(info, events),
             ("close", _) => self.close("server closed the connection".into(), events),
             // Results of releaseStream/FCPublish, onBWDone, onFCPublish, ...
-            _ => log::debug!("RTMP client ignores `{name}` from server"),
+            _ => log::debug!("RTMP client ignores `{}` from server", Peer(name)),
         }
         Ok(())
     }

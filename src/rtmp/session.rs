@@ -13,15 +13,22 @@ use bytes::{Bytes, BytesMut};
 use super::chunk::{self, ChunkSize, control};
 use super::message::{Message, msg_type, user_control};
 use crate::amf::{self, Value};
+use crate::logline::Peer;
 use crate::stream::frame::{MEDIA_STREAM_ID, player_chunk_size};
 
 const CSID_COMMAND: u32 = 3;
 /// Window acknowledgement size and peer bandwidth we announce.
 pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
+/// Longest command message accepted: real clients' commands take a few hundred bytes.
+pub const MAX_COMMAND_LEN: usize = 64 * 1024;
+/// Longest application or stream name (bytes).
+pub const MAX_NAME_LEN: usize = 256;
 
 #[derive(Debug)]
 pub enum Error {
     Amf(amf::Error),
+    /// A command message over [`MAX_COMMAND_LEN`] bytes.
+    CommandTooLong(usize),
     /// A command that makes no sense in the current state, or lacks required fields.
     Protocol(String),
 }
@@ -30,6 +37,9 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Amf(e) => write!(f, "bad AMF in command: {e}"),
+            Error::CommandTooLong(len) => {
+                write!(f, "command of {len} bytes (at most {MAX_COMMAND_LEN})")
+            }
             Error::Protocol(s) => f.write_str(s),
         }
     }
@@ -109,6 +119,9 @@ impl Session {
     pub fn handle(&mut self, msg: Message, out: &mut BytesMut) -> Result<Option<Event>, Error> {
         match msg.type_id {
             msg_type::COMMAND_AMF0 | msg_type::COMMAND_AMF3 => {
+                if msg.payload.len() > MAX_COMMAND_LEN {
+                    return Err(Error::CommandTooLong(msg.payload.len()));
+                }
                 let amf3 = msg.type_id == msg_type::COMMAND_AMF3;
                 let values = amf::decode_message_values(amf3, &msg.payload)?;
                 self.command(values, out)
@@ -150,13 +163,16 @@ impl Session {
         let mut args = values.into_iter();
         let name = match args.next() {
             Some(Value::String(s)) => s,
-            other => return Err(protocol(format!("command name is {other:?}, not a string"))),
+            other => {
+                let what = other.as_ref().map_or("missing", Value::type_name);
+                return Err(protocol(format!("command name is {what}, not a string")));
+            }
         };
         let txn = args.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
         let _command_object = args.next();
         let args: Vec<Value> = args.collect();
         if name != "connect" && self.state == State::Handshaken {
-            return Err(protocol(format!("`{name}` before connect")));
+            return Err(protocol(format!("`{}` before connect", Peer(&name))));
         }
         match name.as_str() {
             "connect" => {
@@ -203,7 +219,7 @@ impl Session {
                 Ok(active.then_some(Event::Stop))
             }
             other => {
-                log::debug!("ignoring RTMP command `{other}`");
+                log::debug!("ignoring RTMP command `{}`", Peer(other));
                 Ok(None)
             }
         }
@@ -225,6 +241,7 @@ impl Session {
         let app = cmd.get("app").and_then(Value::as_str);
         let app = app.ok_or_else(|| protocol("connect without an `app` string"))?;
         let app = app.split('?').next().unwrap_or("").trim_matches('/');
+        check_name("application", app)?;
         self.app = app.to_string();
         self.object_encoding = cmd
             .get("objectEncoding")
@@ -389,10 +406,29 @@ fn stream_name(args: &[Value]) -> Result<(String, String), Error> {
     let raw = args.first().and_then(Value::as_str);
     let raw = raw.ok_or_else(|| protocol("publish/play without a stream name"))?;
     let (name, query) = raw.split_once('?').unwrap_or((raw, ""));
-    if name.is_empty() || name.len() > 256 || name.contains(['/', '\\', '\0']) {
-        return Err(protocol(format!("invalid stream name {name:?}")));
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(protocol(format!("invalid stream name {:?}", Peer(name))));
     }
+    check_name("stream", name)?;
     Ok((name.to_string(), query.to_string()))
+}
+
+/// An application or stream name must be at most [`MAX_NAME_LEN`] bytes without control
+/// characters (they end up in URLs, file names and log lines).
+fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(protocol(format!(
+            "{what} name of {} bytes (at most {MAX_NAME_LEN})",
+            name.len()
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(protocol(format!(
+            "{what} name {:?} has control characters",
+            Peer(name)
+        )));
+    }
+    Ok(())
 }
 
 fn protocol(e: impl std::fmt::Display) -> Error {

@@ -20,6 +20,7 @@ use super::tls::TlsConn;
 use super::{hls, httpflv, metrics, relay};
 use crate::api::routes;
 use crate::http::{self, Limits, Method, Request, Response};
+use crate::logline::Peer;
 
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
@@ -33,7 +34,7 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
     let conn = Rc::new(conn);
     match request_loop(&conn, &ctx, service).await {
         Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
-        Err(e) => log::info!("{service} {}: {e}: closing", conn.peer()),
+        Err(e) => log::info!("{service} {}: {}: closing", conn.peer(), Peer(&e)),
     }
 }
 

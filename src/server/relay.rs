@@ -38,6 +38,7 @@ use super::tls::{self, TlsConn};
 use crate::api::json;
 use crate::crypto::random;
 use crate::http::{Request, Response};
+use crate::logline::Peer;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 use crate::rtmp::url::RtmpUrl;
@@ -170,7 +171,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
         .await;
         match result {
             Ok(()) => log::info!("{what}: ended"),
-            Err(e) => log::warn!("{what}: {e}"),
+            Err(e) => log::warn!("{what}: {}", Peer(&e)),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
         let mut running = ctx.shared.relays.lock();
@@ -240,7 +241,7 @@ async fn static_push(
     let attempt = || push(ctx, key, remote.clone(), &never, &listed.stats);
     match retrying(&listed.stats, &never, live, &what, attempt).await {
         Ok(()) => log::info!("{what}: ended"),
-        Err(e) => log::warn!("{what}: {e}"),
+        Err(e) => log::warn!("{what}: {}", Peer(&e)),
     }
 }
 
@@ -272,7 +273,7 @@ where
             Err(e) if stop.load(Ordering::Relaxed) || !live() => return Err(e),
             Err(e) => e,
         };
-        log::warn!("{what}: {error}; retry in {backoff:?}");
+        log::warn!("{what}: {}; retry in {backoff:?}", Peer(&error));
         listed.set_state(RelayState::Retrying);
         let until = Instant::now() + backoff;
         while Instant::now() < until {

@@ -7,7 +7,7 @@
 //! ends it by closing the outbox (what is queued still goes out, e.g. a refusal's onStatus).
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::future;
@@ -16,6 +16,7 @@ use super::conn::{BIG_READ, PLAYER_READ, SMALL_READ, Transport};
 use super::core::CoreContext;
 use super::publisher::Publisher;
 use super::writer::{self, Framing};
+use crate::logline::Peer;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
@@ -26,8 +27,12 @@ use crate::stream::queue::{Delivery, Outbox, QueueState};
 use crate::stream::registry::StreamFull;
 use crate::stream::stats::{Role as StatsRole, StatsGuard};
 
-/// Largest RTMP message accepted from a client.
+/// Largest RTMP message accepted from a publisher.
 pub const MAX_MESSAGE_LEN: usize = 16 << 20;
+/// Largest RTMP message accepted from a connection that is not publishing: commands before
+/// `connect`, a player's commands. What a peer can make the server buffer before it is
+/// authorised stays this small.
+pub const MAX_UNAUTHORISED_MESSAGE_LEN: usize = 64 << 10;
 
 /// Serve one accepted connection (RTMP, or RTMPS once TLS is on it) until it ends; logs once
 /// why it ended.
@@ -40,12 +45,13 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
         outbox: outbox.clone(),
         role: Role::None,
         stream: None,
+        setup_deadline: None,
     };
     let read_half = async {
         let result = reader.run().await;
         match &result {
             Ok(()) => log::info!("{}{}: closed", Who(&conn), reader.describe()),
-            Err(e) => log::warn!("{}{}: {e}: closing", Who(&conn), reader.describe()),
+            Err(e) => log::warn!("{}{}: {}: closing", Who(&conn), reader.describe(), Peer(e)),
         }
         outbox.close();
         future::pending::<()>().await
@@ -53,7 +59,7 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
     let writer = writer::spawn(conn.clone(), outbox.clone(), ctx, RtmpFraming::default());
     let write_half = async {
         if let Err(e) = writer.await {
-            log::info!("{}: {e}", Who(&conn));
+            log::info!("{}: {}", Who(&conn), Peer(&e));
         }
     };
     future::or(read_half, write_half).await;
@@ -85,6 +91,9 @@ struct Reader {
     outbox: Rc<Outbox>,
     role: Role,
     stream: Option<StreamKey>,
+    /// Handshake, connect and publish/play must all be done by then (`read_timeout` after the
+    /// connection came); cleared once the connection publishes or plays.
+    setup_deadline: Option<Instant>,
 }
 
 impl Reader {
@@ -102,7 +111,7 @@ impl Reader {
 
     async fn run(&mut self) -> Result<(), String> {
         let read_timeout = self.ctx.shared.config.read_timeout();
-        self.conn.set_read_timeout(Some(read_timeout));
+        self.setup_deadline = Some(Instant::now() + read_timeout);
         self.conn
             .set_write_timeout(Some(self.ctx.shared.config.write_timeout()))
             .map_err(|e| e.to_string())?;
@@ -112,7 +121,7 @@ impl Reader {
         // connection's future, and its memory, for as long as the connection lives.
         Box::pin(self.handshake(&mut buf, &mut out)).await?;
 
-        let mut chunks = ChunkReader::new(MAX_MESSAGE_LEN);
+        let mut chunks = ChunkReader::new(MAX_UNAUTHORISED_MESSAGE_LEN);
         let mut session = Session::new();
         loop {
             while let Some(msg) = chunks.read_message(&mut buf).map_err(|e| e.to_string())? {
@@ -124,6 +133,10 @@ impl Reader {
                     self.flush(&mut out);
                     return Ok(());
                 }
+                chunks.set_max_message_len(match self.role {
+                    Role::Publisher(..) => MAX_MESSAGE_LEN,
+                    Role::None | Role::Player(..) => MAX_UNAUTHORISED_MESSAGE_LEN,
+                });
                 self.flush(&mut out);
             }
             session.acknowledge(chunks.bytes_received(), &mut out);
@@ -151,7 +164,23 @@ impl Reader {
         }
     }
 
-    async fn read(&self, buf: &mut BytesMut) -> Result<usize, String> {
+    async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, String> {
+        let read_timeout = self.ctx.shared.config.read_timeout();
+        if let Some(deadline) = self.setup_deadline {
+            if matches!(self.role, Role::None) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!(
+                        "did not publish or play within {} s",
+                        self.ctx.shared.config.read_timeout
+                    ));
+                }
+                self.conn.set_read_timeout(Some(left.min(read_timeout)));
+            } else {
+                self.setup_deadline = None;
+                self.conn.set_read_timeout(Some(read_timeout));
+            }
+        }
         let max = match self.role {
             Role::Publisher(..) => BIG_READ,
             Role::Player(..) => {
@@ -164,6 +193,12 @@ impl Reader {
         };
         match self.conn.read(buf, max).await {
             Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && self.setup_deadline.is_some() => {
+                Err(format!(
+                    "did not publish or play within {} s",
+                    self.ctx.shared.config.read_timeout
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(format!(
                 "no data for {} s",
                 self.ctx.shared.config.read_timeout

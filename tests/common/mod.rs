@@ -474,6 +474,23 @@ impl Server {
     pub fn is_alive(&self) -> bool {
         self.lock().is_running()
     }
+    /// A memory figure of the server process in bytes, from /proc/PID/status: `VmRSS` (now)
+    /// or `VmHWM` (peak so far).
+    pub fn memory(&self, field: &str) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"));
+        kb * 1024
+    }
+    /// How many file descriptors the server process has open.
+    pub fn fd_count(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("list fds")
+            .count()
+    }
     /// The server's stdout+stderr so far.
     pub fn log(&self) -> String {
         self.lock().log()

@@ -350,6 +350,11 @@ impl RtmpClient {
         self.ended.as_deref()
     }
 
+    /// The socket, to go on with raw bytes.
+    pub fn into_socket(self) -> TcpStream {
+        self.sock
+    }
+
     /// Our end of the connection (the peer address in the server's log lines).
     pub fn local_addr(&self) -> SocketAddr {
         self.sock

@@ -74,6 +74,8 @@ pub enum ChunkError {
     TooManyPartialMessages { limit: usize },
     /// Partial messages together hold too many bytes.
     PartialBytesExceeded { limit: usize },
+    /// The peer used more distinct chunk stream ids than a connection may keep state for.
+    TooManyChunkStreams { limit: usize },
     /// A control message payload is shorter than its fixed fields.
     ShortControlPayload { needed: usize, actual: usize },
 }
@@ -98,6 +100,9 @@ impl fmt::Display for ChunkError {
                 f,
                 "chunk stream {csid} starts a new message (fmt {fmt}) while {missing} bytes of the previous one are missing"
             ),
+            ChunkError::TooManyChunkStreams { limit } => {
+                write!(f, "more than {limit} chunk streams in use")
+            }
             ChunkError::TooManyPartialMessages { limit } => {
                 write!(
                     f,

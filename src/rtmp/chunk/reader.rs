@@ -10,9 +10,10 @@ use crate::rtmp::message::{Message, msg_type};
 
 /// Most chunk streams that may hold a partially received message at once.
 const MAX_PARTIAL_MESSAGES: usize = 64;
-/// Initial capacity of a reassembly buffer; it grows geometrically (up to the announced length)
-/// only as bytes arrive, so a claimed 16 MiB message costs nothing until the bytes come.
-const INITIAL_CAPACITY: usize = 64 * 1024;
+/// Most distinct chunk stream ids a connection may use. Their header state must be kept (later
+/// chunks compress against it), so an unbounded peer could make the map grow by 65,599
+/// entries; real encoders use fewer than ten.
+pub const MAX_CHUNK_STREAMS: usize = 256;
 /// Timestamp field value announcing a 4-byte extended timestamp.
 const EXTENDED: u32 = 0xFF_FFFF;
 
@@ -60,7 +61,8 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     /// Messages announcing more than `max_message_len` bytes are rejected; partial messages may
-    /// hold at most `2 * max_message_len` bytes together.
+    /// hold at most `2 * max_message_len` bytes together, and their buffers grow only with the
+    /// bytes that arrive (at most twice what arrived), never with what a header announces.
     pub fn new(max_message_len: usize) -> Self {
         ChunkReader {
             max_message_len,
@@ -70,6 +72,12 @@ impl ChunkReader {
             partial_bytes: 0,
             bytes_received: 0,
         }
+    }
+
+    /// Changes the largest message accepted from now on: a server keeps it small until the peer
+    /// is authorised to publish.
+    pub fn set_max_message_len(&mut self, max_message_len: usize) {
+        self.max_message_len = max_message_len;
     }
 
     /// The peer's current chunk size.
@@ -117,6 +125,10 @@ impl ChunkReader {
             (None, 1) if csid == 2 => Header::default(),
             (None, _) => return Err(ChunkError::NoPreviousHeader { csid, fmt }),
         };
+        if stream.is_none() && self.streams.len() >= MAX_CHUNK_STREAMS {
+            let limit = MAX_CHUNK_STREAMS;
+            return Err(ChunkError::TooManyChunkStreams { limit });
+        }
         if let Some(got) = partial
             && fmt < 3
         {
@@ -213,7 +225,7 @@ impl ChunkReader {
             partial => {
                 let mut p = partial.unwrap_or_else(|| {
                     self.partial_messages += 1;
-                    BytesMut::with_capacity(length.min(INITIAL_CAPACITY))
+                    BytesMut::new()
                 });
                 append(&mut p, &data, length);
                 self.partial_bytes += data.len();
@@ -501,6 +513,25 @@ mod tests {
     }
 
     #[test]
+    fn chunk_stream_ids_are_limited() {
+        // One empty message on each of csids 64..: a 3-byte basic header (fmt 0, id 1).
+        let empty_message = |csid: u32| {
+            let id = (csid - 64).to_le_bytes();
+            vec![0x01, id[0], id[1], 0, 0, 0, 0, 0, 0, 9, 1, 0, 0, 0]
+        };
+        let b: Vec<u8> = (64..64 + MAX_CHUNK_STREAMS as u32)
+            .flat_map(empty_message)
+            .collect();
+        let mut r = ChunkReader::new(MAX);
+        assert_eq!(read_all(&mut r, &b).map(|m| m.len()), Ok(MAX_CHUNK_STREAMS));
+        let next = empty_message(64 + MAX_CHUNK_STREAMS as u32);
+        let err = read_all(&mut r, &next).unwrap_err();
+        assert_eq!(err.to_string(), "more than 256 chunk streams in use");
+        // Ids already in use go on working.
+        assert_eq!(read_all(&mut r, &empty_message(64)).map(|m| m.len()), Ok(1));
+    }
+
+    #[test]
     fn reassembly_grows_only_as_bytes_arrive() {
         let mut r = ChunkReader::new(MAX);
         let b = [0x04, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0, 0];
@@ -508,7 +539,7 @@ mod tests {
         buf.extend([0; 127]);
         assert_eq!(r.read_message(&mut buf), Ok(None));
         let partial = r.streams[&4].partial.as_ref().unwrap();
-        assert_eq!((partial.len(), partial.capacity()), (128, INITIAL_CAPACITY));
+        assert_eq!((partial.len(), partial.capacity()), (128, 128));
         let mut p = BytesMut::with_capacity(2);
         append(&mut p, &[1, 2, 3], 5);
         assert_eq!(p.capacity(), 4);
