@@ -3,7 +3,8 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
-# Each target starts from its committed seeds (fuzz/seeds/TARGET, copied into the working corpus
+# Each target starts from its committed seeds (fuzz/seeds/TARGET, from real traffic) and the inputs
+# of past findings (fuzz/regressions/TARGET, replayed first: they must pass), copied into the corpus
 # fuzz/corpus/TARGET, which keeps growing across runs), with inputs capped at a per-target
 # -max_len and 2 GB of RSS. Prints per target the executions run and whether it crashed (a
 # panic, a failed assertion or an exceeded memory bound, see fuzz/src/lib.rs), with the
@@ -38,7 +39,7 @@ failed=0
 for t in "${targets[@]}"; do
   corpus=fuzz/corpus/$t
   mkdir -p "$corpus"
-  cp -n fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null || true
+  cp -n fuzz/seeds/"$t"/* fuzz/regressions/"$t"/* "$corpus"/ 2>/dev/null || true
   log=fuzz/logs/$t.log
   status=0
   cargo +nightly fuzz run -s "$sanitizer" "$t" "$corpus" -- \

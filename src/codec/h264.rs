@@ -29,6 +29,10 @@ pub struct AvcConfig {
     pub pps: Vec<Bytes>,
 }
 
+/// Most bytes of SPS and PPS a configuration may carry together. Real ones take under 100; they
+/// are repeated before every keyframe in HLS, so their size multiplies what a publisher sends.
+pub const MAX_PARAMETER_SETS_LEN: usize = 1024;
+
 impl AvcConfig {
     /// Parses the AVC sequence header body that follows the 5-byte FLV video tag header.
     /// Trailing data (such as the High-profile chroma/bit-depth extension) is ignored.
@@ -73,6 +77,14 @@ impl AvcConfig {
         })?;
         pos += 1;
         let pps = read_parameter_sets(record, &mut pos, pps_count, NAL_PPS)?;
+        let total: usize = sps.iter().chain(&pps).map(Bytes::len).sum();
+        if total > MAX_PARAMETER_SETS_LEN {
+            return Err(Error::Invalid {
+                what: "AVC parameter sets' total length",
+                value: total as u32,
+                expected: "at most 1024 bytes",
+            });
+        }
         Ok(Self {
             profile,
             compatibility,
@@ -271,6 +283,16 @@ mod tests {
                 .is_sequence_header()
         );
         tag.body.slice(5..)
+    }
+
+    #[test]
+    fn parameter_sets_over_1_kib_are_refused() {
+        // One SPS of 1,100 bytes: a record a publisher could repeat before every keyframe.
+        let mut record = vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0x04, 0x4c, 0x67];
+        record.resize(9 + 1099, 0);
+        record.extend_from_slice(&[1, 0, 2, 0x68, 0xeb]);
+        let err = AvcConfig::parse(&Bytes::from(record)).unwrap_err();
+        assert!(err.to_string().contains("parameter sets"), "{err}");
     }
 
     #[test]

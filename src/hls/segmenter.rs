@@ -19,7 +19,7 @@
 //! - Frame data is copied once, from the tag body into the segment's TS packets.
 
 use crate::codec::aac::AudioSpecificConfig;
-use crate::codec::h264::AvcConfig;
+use crate::codec::h264::{AvcConfig, MAX_PARAMETER_SETS_LEN};
 use crate::codec::mp3::FrameHeader;
 use crate::flv::tag::{
     AudioTagHeader, CODEC_AVC, SOUND_AAC, SOUND_MP3, TAG_AUDIO, TAG_VIDEO, VideoTagHeader,
@@ -104,6 +104,16 @@ enum Media<'a> {
         frame: &'a [u8],
     },
     Audio(Bytes),
+}
+
+impl Media<'_> {
+    /// Bytes of coded media.
+    fn len(&self) -> usize {
+        match self {
+            Media::Video { frame, .. } => frame.len(),
+            Media::Audio(frame) => frame.len(),
+        }
+    }
 }
 
 impl Segmenter {
@@ -229,6 +239,12 @@ impl Segmenter {
         let (Some(open), Some(muxer)) = (&mut self.open, &mut self.muxer) else {
             return finished;
         };
+        if !reserve_for(&mut open.data, media.len()) {
+            log::warn!("HLS segment over {MAX_SEGMENT_BYTES} bytes without a keyframe: dropped");
+            self.open = None;
+            self.discontinuity = true;
+            return finished;
+        }
         match media {
             Media::Video {
                 keyframe,
@@ -248,12 +264,6 @@ impl Segmenter {
                 muxer.write_audio(&mut open.data, clock_90k(t), frame);
             }
             _ => return finished, // a track this segment does not carry
-        }
-        if open.data.len() > MAX_SEGMENT_BYTES {
-            log::warn!("HLS segment over {MAX_SEGMENT_BYTES} bytes without a keyframe: dropped");
-            self.open = None;
-            self.discontinuity = true;
-            return finished;
         }
         open.last = open.last.max(t);
         if timing && t > open.timing {
@@ -291,7 +301,9 @@ impl Segmenter {
             self.discontinuity |= open.discontinuity;
             return None;
         }
-        self.capacity = open.data.len() + open.data.len() / 4;
+        self.capacity = (open.data.len() + open.data.len() / 4).min(MAX_SEGMENT_BYTES);
+        // What growing by doubling left unused would otherwise stay allocated with the segment.
+        open.data.shrink_to_fit();
         self.discontinuities += u64::from(open.discontinuity);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -303,6 +315,22 @@ impl Segmenter {
             discontinuity_sequence: self.discontinuities,
         })
     }
+}
+
+/// Makes room in a segment for a frame of `payload_len` bytes as TS (parameter sets, PES header,
+/// 4 bytes of packet header per 184 of payload, stuffing), growing geometrically but never
+/// past [`MAX_SEGMENT_BYTES`]; false if the frame could take it over that.
+fn reserve_for(data: &mut Vec<u8>, payload_len: usize) -> bool {
+    let packets = (payload_len + MAX_PARAMETER_SETS_LEN + 64).div_ceil(184) + 1;
+    let needed = data.len() + packets * PACKET_LEN;
+    if needed > MAX_SEGMENT_BYTES {
+        return false;
+    }
+    if needed > data.capacity() {
+        let target = (2 * data.capacity()).clamp(needed, MAX_SEGMENT_BYTES);
+        data.reserve_exact(target - data.len());
+    }
+    true
 }
 
 /// A session timeline in ms (i64) to the 90 kHz MPEG clock, starting at [`PCR_LEAD`] so the PCR
@@ -350,6 +378,19 @@ mod tests {
         })
     }
 
+    #[test]
+    fn segment_buffers_never_grow_past_the_limit() {
+        let mut data = Vec::new();
+        let mut frames = 0;
+        while reserve_for(&mut data, 100_000) {
+            data.resize(data.len() + 100_000, 0);
+            assert!(data.capacity() <= MAX_SEGMENT_BYTES, "{}", data.capacity());
+            frames += 1;
+        }
+        assert!(frames > 600, "refused after {frames} frames");
+        assert!(data.len() + 100_000 > MAX_SEGMENT_BYTES - 4096);
+    }
+
     /// Pushes `tags` (timestamps mapped by `time`) and ends the session.
     fn run(s: &mut Segmenter, tags: &[Tag], time: impl Fn(u32) -> u32) -> Vec<Segment> {
         let mut segments: Vec<Segment> = tags
@@ -395,7 +436,7 @@ mod tests {
             let t = 2000 + i * 33;
             assert!(s.push(9, t, &inter).is_none(), "no keyframe, no segment");
         }
-        let open = s.open.as_ref().map_or(0, |o| o.data.len());
+        let open = s.open.as_ref().map_or(0, |o| o.data.capacity());
         assert!(open <= MAX_SEGMENT_BYTES, "open segment holds {open} bytes");
         let resume = 2000 + (frames as u32 + 1) * 33;
         assert!(s.push(9, resume, &keyframe).is_none());

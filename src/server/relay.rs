@@ -438,7 +438,7 @@ async fn pull(
                             publisher.send(frame);
                         }
                         Err(Skip::Malformed(e)) => log::debug!("relay {key}: dropped tag: {e}"),
-                        Err(Skip::Ignored | Skip::NotMedia) => {}
+                        Err(Skip::Ignored | Skip::Empty | Skip::NotMedia) => {}
                     }
                 }
                 ClientEvent::Closed(why) => return Err(why),

@@ -236,7 +236,7 @@ impl Reader {
                         Err(Skip::Malformed(e)) => {
                             log::debug!("{}: dropped malformed tag: {e}", Who(&self.conn))
                         }
-                        Err(Skip::Ignored | Skip::NotMedia) => {}
+                        Err(Skip::Ignored | Skip::Empty | Skip::NotMedia) => {}
                     }
                 }
                 Ok(true)

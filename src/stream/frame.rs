@@ -71,6 +71,9 @@ pub struct Frame {
     pub flv: Bytes,
 }
 
+/// Bytes a frame costs beyond its two copies of the body (see [`Frame::memory_cost`]).
+pub const FRAME_OVERHEAD: usize = 200;
+
 /// Frames travel between cores and players as one refcounted allocation.
 pub type SharedFrame = Arc<Frame>;
 
@@ -90,6 +93,23 @@ impl Frame {
             rtmp: OnceLock::new(),
             flv,
         }
+    }
+
+    /// The memory a cached frame costs: its FLV tag and its RTMP chunks (each about the body)
+    /// and [`FRAME_OVERHEAD`] of allocation headers, refcounts and slots.
+    pub fn memory_cost(&self) -> usize {
+        2 * self.body_len + FRAME_OVERHEAD
+    }
+
+    /// The same frame at another timestamp (a header sent to a late joiner).
+    pub fn restamped(&self, ts: u32) -> Frame {
+        Frame::new(
+            self.kind,
+            ts,
+            self.keyframe,
+            self.seq_header,
+            self.body_bytes(),
+        )
     }
 
     /// The message body as published (the FLV tag's body).

@@ -1,15 +1,26 @@
 //! The GOP cache of a live stream: metadata, sequence headers and the last `gop_num` groups of
 //! pictures, so that a new player starts on a keyframe at once.
 //!
-//! Bounded: a GOP that grows past [`MAX_GOP_BYTES`] (a publisher that never sends keyframes)
-//! is discarded rather than kept growing.
+//! Bounded in memory and in frames: the cached GOPs together may cost at most
+//! [`MAX_CACHE_BYTES`] ([`Frame::memory_cost`](super::frame::Frame::memory_cost): body copies plus bookkeeping, so a flood of
+//! tiny frames counts what it really costs) and hold at most [`MAX_CACHE_FRAMES`] frames. Older
+//! GOPs go first; a GOP that alone exceeds a bound (a publisher that never sends keyframes, or
+//! floods empty frames) is discarded rather than kept growing.
 
 use std::collections::VecDeque;
 
 use super::frame::{FrameKind, SharedFrame};
 
-/// Upper bound of the bytes one cached GOP may hold.
-pub const MAX_GOP_BYTES: usize = 64 << 20;
+/// Upper bound of the memory the cached GOPs of one stream may cost together.
+pub const MAX_CACHE_BYTES: usize = 64 << 20;
+/// Upper bound of the frames cached for one stream (~2.5 minutes of 60 fps video with audio).
+pub const MAX_CACHE_FRAMES: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+struct Gop {
+    frames: Vec<SharedFrame>,
+    cost: usize,
+}
 
 #[derive(Debug, Default)]
 pub struct GopCache {
@@ -18,8 +29,10 @@ pub struct GopCache {
     video_header: Option<SharedFrame>,
     audio_header: Option<SharedFrame>,
     /// Complete and in-progress GOPs, oldest first; each starts with a keyframe.
-    gops: VecDeque<Vec<SharedFrame>>,
-    open_gop_bytes: usize,
+    gops: VecDeque<Gop>,
+    /// What the frames of `gops` cost together, and how many they are.
+    cost: usize,
+    frames: usize,
 }
 
 impl GopCache {
@@ -37,24 +50,43 @@ impl GopCache {
             FrameKind::Audio if frame.seq_header => self.audio_header = Some(frame.clone()),
             _ if self.gop_num == 0 => {}
             FrameKind::Video if frame.keyframe => {
-                self.gops.push_back(vec![frame.clone()]);
-                self.open_gop_bytes = frame.body().len();
+                self.gops.push_back(Gop::default());
+                self.append(frame);
                 while self.gops.len() > self.gop_num {
-                    self.gops.pop_front();
+                    self.drop_oldest();
                 }
             }
-            _ => {
-                let Some(gop) = self.gops.back_mut() else {
-                    return;
-                };
-                self.open_gop_bytes += frame.body().len();
-                if self.open_gop_bytes > MAX_GOP_BYTES {
-                    log::warn!("GOP over {MAX_GOP_BYTES} bytes without a keyframe: cache dropped");
-                    self.gops.clear();
-                } else {
-                    gop.push(frame.clone());
-                }
+            _ if self.gops.is_empty() => {}
+            _ => self.append(frame),
+        }
+    }
+
+    /// Adds `frame` to the open GOP, then drops old GOPs until the cache is within its bounds.
+    fn append(&mut self, frame: &SharedFrame) {
+        let cost = frame.memory_cost();
+        let Some(open) = self.gops.back_mut() else {
+            return;
+        };
+        open.frames.push(frame.clone());
+        open.cost += cost;
+        self.cost += cost;
+        self.frames += 1;
+        while self.cost > MAX_CACHE_BYTES || self.frames > MAX_CACHE_FRAMES {
+            if self.gops.len() == 1 {
+                log::warn!(
+                    "GOP of {} frames costing {} bytes without a keyframe: cache dropped",
+                    self.frames,
+                    self.cost
+                );
             }
+            self.drop_oldest();
+        }
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some(gop) = self.gops.pop_front() {
+            self.cost -= gop.cost;
+            self.frames -= gop.frames.len();
         }
     }
 
@@ -62,7 +94,7 @@ impl GopCache {
     /// cached GOPs starting at a keyframe.
     pub fn bootstrap(&self) -> Vec<SharedFrame> {
         let headers = [&self.metadata, &self.video_header, &self.audio_header];
-        let frames = self.gops.iter().flatten();
+        let frames = self.gops.iter().flat_map(|gop| &gop.frames);
         headers
             .into_iter()
             .flatten()
@@ -134,6 +166,47 @@ mod tests {
                 (233, false)
             ]
         );
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_frames() {
+        let mut cache = GopCache::new(2);
+        cache.push(&frame(FrameKind::Video, 0, true, false));
+        for ts in 1..MAX_CACHE_FRAMES as u32 {
+            cache.push(&frame(FrameKind::Audio, ts, false, false));
+        }
+        cache.push(&frame(FrameKind::Video, 1_000_000, true, false));
+        // The new GOP pushed the cache over the bound: the old one went.
+        assert_eq!(timestamps(&cache.bootstrap()), vec![(1_000_000, true)]);
+        for ts in 1..=MAX_CACHE_FRAMES as u32 {
+            cache.push(&frame(FrameKind::Audio, 1_000_000 + ts, false, false));
+        }
+        // One GOP over the bound alone: dropped, until the next keyframe.
+        assert!(cache.bootstrap().is_empty());
+        assert_eq!((cache.cost, cache.frames), (0, 0));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_with_per_frame_costs() {
+        let big = |ts, key| {
+            Arc::new(Frame::new(
+                FrameKind::Video,
+                ts,
+                key,
+                false,
+                Bytes::from(vec![0x17; 8 << 20]),
+            ))
+        };
+        let mut cache = GopCache::new(4);
+        for ts in 0..4 {
+            cache.push(&big(ts, true));
+        }
+        // Each costs 16 MiB and its overhead: three fit in 64 MiB, the oldest goes.
+        assert_eq!(
+            timestamps(&cache.bootstrap()),
+            vec![(1, true), (2, true), (3, true)]
+        );
+        assert!(cache.cost <= MAX_CACHE_BYTES);
     }
 
     #[test]

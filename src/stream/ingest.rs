@@ -22,12 +22,18 @@ pub enum Skip {
     Malformed(String),
     /// Valid but not forwarded (AVC end of sequence, video info frames).
     Ignored,
+    /// A message with nothing past its tag header (or nothing at all): no media to forward,
+    /// and a flood of them would cost a frame's bookkeeping per byte or two received.
+    Empty,
 }
 
 pub fn frame_from_message(type_id: u8, ts: u32, payload: Bytes) -> Result<Frame, Skip> {
     match type_id {
         msg_type::AUDIO => {
             let header = AudioTagHeader::parse(&payload).map_err(malformed)?;
+            if payload.len() <= header.header_len() {
+                return Err(Skip::Empty);
+            }
             let seq = header.is_sequence_header();
             Ok(Frame::new(FrameKind::Audio, ts, false, seq, payload))
         }
@@ -36,13 +42,17 @@ pub fn frame_from_message(type_id: u8, ts: u32, payload: Bytes) -> Result<Frame,
             if header.frame_type == 5 || header.avc_packet_type == Some(2) {
                 return Err(Skip::Ignored);
             }
+            if payload.len() <= header.header_len() {
+                return Err(Skip::Empty);
+            }
             let seq = header.is_sequence_header();
             let key = header.is_keyframe() && !seq;
             Ok(Frame::new(FrameKind::Video, ts, key, seq, payload))
         }
+        msg_type::DATA_AMF0 | msg_type::DATA_AMF3 if payload.len() <= 1 => Err(Skip::Empty),
         msg_type::DATA_AMF0 => Ok(data_frame(ts, payload)),
         // AMF3 data messages carry a format byte, then AMF0 values.
-        msg_type::DATA_AMF3 if !payload.is_empty() => Ok(data_frame(ts, payload.slice(1..))),
+        msg_type::DATA_AMF3 => Ok(data_frame(ts, payload.slice(1..))),
         _ => Err(Skip::NotMedia),
     }
 }
@@ -79,12 +89,24 @@ mod tests {
 
     #[test]
     fn video_keyframes_and_sequence_headers_are_told_apart() {
-        let seq = frame_from_message(msg_type::VIDEO, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
+        let seq = frame_from_message(
+            msg_type::VIDEO,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        );
         let seq = seq.expect("sequence header");
         assert!(seq.seq_header && !seq.keyframe);
-        let key = frame_from_message(msg_type::VIDEO, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0]));
+        let key = frame_from_message(
+            msg_type::VIDEO,
+            0,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0, 1]),
+        );
         assert!(key.expect("keyframe").keyframe);
-        let inter = frame_from_message(msg_type::VIDEO, 0, Bytes::from_static(&[0x27, 1, 0, 0, 0]));
+        let inter = frame_from_message(
+            msg_type::VIDEO,
+            0,
+            Bytes::from_static(&[0x27, 1, 0, 0, 0, 1]),
+        );
         assert!(!inter.expect("inter frame").keyframe);
         let eos = frame_from_message(msg_type::VIDEO, 0, Bytes::from_static(&[0x17, 2, 0, 0, 0]));
         assert_eq!(eos.err(), Some(Skip::Ignored));
@@ -100,5 +122,21 @@ mod tests {
             frame_from_message(20, 0, Bytes::new()).err(),
             Some(Skip::NotMedia)
         );
+    }
+
+    #[test]
+    fn messages_with_nothing_past_the_tag_header_are_dropped() {
+        for (type_id, payload) in [
+            (msg_type::VIDEO, &[0x17, 1, 0, 0, 0][..]),
+            (msg_type::VIDEO, &[0x12][..]),
+            (msg_type::AUDIO, &[0xAF, 1][..]),
+            (msg_type::AUDIO, &[0x2F][..]),
+            (msg_type::DATA_AMF0, &[][..]),
+            (msg_type::DATA_AMF0, &[0x05][..]),
+            (msg_type::DATA_AMF3, &[0][..]),
+        ] {
+            let r = frame_from_message(type_id, 0, Bytes::copy_from_slice(payload));
+            assert_eq!(r.err(), Some(Skip::Empty), "{type_id} {payload:?}");
+        }
     }
 }

@@ -60,6 +60,10 @@ pub struct Outbox {
     burst: Cell<Option<Burst>>,
     /// Counts what is taken for sending, once the connection is listed in the stats.
     stats: RefCell<Option<Arc<ConnStats>>>,
+    /// From a stream start until its first media frame is queued: the metadata and sequence
+    /// headers, held back to go out stamped with that frame's timestamp (they carry the time
+    /// they were published, often 0, and a late joiner would otherwise see time jump).
+    held_headers: RefCell<Option<Vec<SharedFrame>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +84,7 @@ impl Outbox {
             started: Cell::new(false),
             burst: Cell::new(None),
             stats: RefCell::new(None),
+            held_headers: RefCell::new(None),
         }
     }
 
@@ -132,6 +137,7 @@ impl Outbox {
         }
         if let Delivery::StreamStart = item {
             self.started.set(true);
+            *self.held_headers.borrow_mut() = Some(Vec::new());
         }
         if let Delivery::Frame(frame) = &item
             && frame.is_droppable_video()
@@ -142,6 +148,11 @@ impl Outbox {
                 return;
             }
             self.skipping_video.set(false);
+        }
+        if let Delivery::Frame(frame) = &item
+            && self.hold_or_release_headers(frame)
+        {
+            return;
         }
         self.queued_bytes
             .set(self.queued_bytes.get() + item_len(&item));
@@ -155,6 +166,31 @@ impl Outbox {
             self.enforce_limit(ts);
         }
         self.wake();
+    }
+
+    /// While headers are held: holds `frame` if it is one (true), or queues them restamped
+    /// ahead of `frame`, the first media frame (false).
+    fn hold_or_release_headers(&self, frame: &SharedFrame) -> bool {
+        let mut held = self.held_headers.borrow_mut();
+        let Some(headers) = held.as_mut() else {
+            return false;
+        };
+        if frame.seq_header {
+            headers.retain(|h| h.kind != frame.kind);
+            headers.push(frame.clone());
+            return true;
+        }
+        let headers = held.take().unwrap_or_default();
+        drop(held);
+        for header in headers {
+            let header = if header.ts == frame.ts {
+                header
+            } else {
+                Arc::new(header.restamped(frame.ts))
+            };
+            self.push(Delivery::Frame(header));
+        }
+        false
     }
 
     fn enforce_limit(&self, newest_ts: u32) {
@@ -306,6 +342,62 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn header(kind: FrameKind, ts: u32) -> SharedFrame {
+        Arc::new(Frame::new(kind, ts, false, true, Bytes::from_static(b"h")))
+    }
+
+    /// (timestamp, is a header) of every queued frame.
+    fn stamps(outbox: &Outbox) -> Vec<(u32, bool)> {
+        let mut out = Vec::new();
+        outbox.take_batch(usize::MAX, &mut out);
+        out.iter()
+            .filter_map(|d| match d {
+                Delivery::Frame(f) => Some((f.ts, f.seq_header)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_joiner_gets_headers_at_the_time_of_its_first_frame() {
+        let outbox = Outbox::new(3000);
+        let Delivery::Frame(key) = frame(FrameKind::Video, 8000, true) else {
+            unreachable!()
+        };
+        let bootstrap = [
+            header(FrameKind::Data, 0),
+            header(FrameKind::Video, 0),
+            header(FrameKind::Audio, 0),
+            key,
+        ];
+        outbox.start_stream(&bootstrap);
+        outbox.push(frame(FrameKind::Audio, 8010, false));
+        assert_eq!(
+            stamps(&outbox),
+            [
+                (8000, true),
+                (8000, true),
+                (8000, true),
+                (8000, false),
+                (8010, false)
+            ]
+        );
+        // A header published later goes out as it came.
+        outbox.push(Delivery::Frame(header(FrameKind::Video, 9000)));
+        assert_eq!(stamps(&outbox), [(9000, true)]);
+    }
+
+    #[test]
+    fn without_a_cached_gop_headers_wait_for_the_first_live_frame() {
+        let outbox = Outbox::new(3000);
+        outbox.start_stream(&[header(FrameKind::Video, 0), header(FrameKind::Audio, 0)]);
+        // A newer video header replaces the held one.
+        outbox.push(Delivery::Frame(header(FrameKind::Video, 5000)));
+        assert_eq!(stamps(&outbox), []);
+        outbox.push(frame(FrameKind::Audio, 6000, false));
+        assert_eq!(stamps(&outbox), [(6000, true), (6000, true), (6000, false)]);
     }
 
     #[test]

@@ -180,6 +180,12 @@ impl RtmpClient {
         self.wait_for(STEP_TIMEOUT, status_of)
     }
 
+    /// A command round trip (`createStream`): once it returns, the server has read everything
+    /// sent before.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.create_stream().map(drop)
+    }
+
     fn create_stream(&mut self) -> io::Result<u32> {
         let result = self.call("createStream", 0, vec![])?;
         match result.get(3).and_then(Value::as_f64) {
