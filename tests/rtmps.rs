@@ -10,11 +10,13 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::api::{livestat, wait_metrics};
+use common::media::{ClipKind, test_clip};
 use common::raw::{noise, wait_closed};
-use common::{Player, Publisher, Rtmps, Server, default_clip, play_ffmpeg};
+use common::{Player, Publisher, Rtmps, Server, default_clip, play_ffmpeg, run};
 
 #[test]
 fn publish_over_rtmps_play_over_rtmp_and_rtmps() {
@@ -114,4 +116,36 @@ fn garbage_and_plain_rtmp_on_the_rtmps_port_are_closed() {
     let mut publisher = Publisher::start(&rtmps.url("after"), &default_clip());
     publisher.wait_playable(&server.rtmp_url("after"), Duration::from_secs(10));
     assert!(server.is_alive());
+}
+
+/// ffmpeg sends a ~12 Mbit/s clip over RTMPS as fast as it can (no `-re`), as OBS does when it
+/// catches up after a network hiccup. The server decrypts only as fast as it reads, so the
+/// whole file goes through: ffmpeg exits cleanly and the publisher's connection ends with the
+/// stream ("closed"), not with a TLS error (it was cut after a second: "received plaintext
+/// buffer full").
+#[test]
+fn a_fast_publisher_over_rtmps_is_not_cut() {
+    let rtmps = Rtmps::new();
+    let server = Server::start_rtmps(&rtmps, "");
+    let clip = test_clip(ClipKind::H264AacHeavy, 10);
+    let sent = run(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-f", "flv", "-tls_verify", "0"])
+            .arg(rtmps.url("fast")),
+        Duration::from_secs(60),
+    );
+    assert!(
+        sent.success(),
+        "ffmpeg: {}\nlog:\n{}",
+        sent.stderr,
+        server.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("live/fast: closed") {
+        assert!(Instant::now() < deadline, "log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!server.log().contains("plaintext"), "{}", server.log());
 }

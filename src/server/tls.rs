@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use glommio::sync::Semaphore;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
@@ -123,9 +123,22 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// What [`TlsConn::take_plaintext`] stopped at.
+enum Plaintext {
+    /// The buffer reached its limit.
+    Full,
+    /// The session has no more plaintext for now.
+    Drained,
+    /// The peer closed the TLS stream (close_notify).
+    Ended,
+}
+
 pub struct TlsConn {
     pub conn: Conn,
     session: RefCell<rustls::Connection>,
+    /// Encrypted bytes read from the socket that the session has not taken yet: it takes them
+    /// only as its plaintext is drained.
+    received: RefCell<BytesMut>,
     /// One permit: held while encrypted bytes taken from the session go to the socket.
     sending: Semaphore,
 }
@@ -153,44 +166,90 @@ impl TlsConn {
         TlsConn {
             conn,
             session: RefCell::new(session),
+            received: RefCell::new(BytesMut::new()),
             sending: Semaphore::new(1),
         }
     }
 
     /// Append up to `max` bytes of plaintext to `buf`; Ok(0) at end of stream.
+    ///
+    /// Decryption keeps pace with the caller: encrypted bytes go into the session only once the
+    /// plaintext it holds is drained, so a peer sending faster than the caller reads waits in
+    /// `received` and the socket (TCP backpressure) instead of overflowing the session's
+    /// plaintext buffer.
     pub async fn read(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        let mut raw = BytesMut::new();
+        let start = buf.len();
         loop {
-            let start = buf.len();
-            buf.resize(start + max, 0);
-            let result = self.session.borrow_mut().reader().read(&mut buf[start..]);
-            match result {
-                Ok(n) => {
-                    buf.truncate(start + n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(start),
-                Err(e) => {
-                    buf.truncate(start);
-                    return Err(e);
-                }
+            match self.take_plaintext(buf, start + max)? {
+                Plaintext::Ended if buf.len() == start => return Ok(0),
+                Plaintext::Ended | Plaintext::Full => return Ok(buf.len() - start),
+                Plaintext::Drained => {}
+            }
+            if self.feed_received()? {
+                continue;
+            }
+            if buf.len() > start {
+                return Ok(buf.len() - start);
             }
             self.flush().await?;
-            raw.clear();
-            if self.conn.read(&mut raw, max).await? == 0 {
+            if self.conn.read(&mut self.received.borrow_mut(), max).await? == 0 {
                 return Ok(0);
             }
-            self.receive(&raw)?;
         }
     }
 
-    /// Feed encrypted bytes into the session. A TLS error is `InvalidData`, its message
-    /// naming what failed ("certificate ..." for a rejected certificate).
-    fn receive(&self, mut raw: &[u8]) -> io::Result<()> {
+    /// Moves the session's plaintext into `buf` until it holds `limit` bytes.
+    fn take_plaintext(&self, buf: &mut BytesMut, limit: usize) -> io::Result<Plaintext> {
         let mut session = self.session.borrow_mut();
-        while !raw.is_empty() {
-            session.read_tls(&mut raw)?;
-            session.process_new_packets().map_err(|e| {
+        while buf.len() < limit {
+            let at = buf.len();
+            buf.resize(limit, 0);
+            let result = session.reader().read(&mut buf[at..]);
+            match result {
+                Ok(0) => {
+                    buf.truncate(at);
+                    return Ok(Plaintext::Ended);
+                }
+                Ok(n) => buf.truncate(at + n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    buf.truncate(at);
+                    return Ok(Plaintext::Drained);
+                }
+                Err(e) => {
+                    buf.truncate(at);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Plaintext::Full)
+    }
+
+    /// Gives the session the encrypted bytes it will take now and decrypts them; false if none
+    /// were waiting.
+    fn feed_received(&self) -> io::Result<bool> {
+        let mut received = self.received.borrow_mut();
+        if received.is_empty() {
+            return Ok(false);
+        }
+        let mut rest = &received[..];
+        let before = rest.len();
+        let taken = self.session.borrow_mut().read_tls(&mut rest);
+        let consumed = before - rest.len();
+        received.advance(consumed);
+        drop(received);
+        taken?;
+        self.process()?;
+        Ok(true)
+    }
+
+    /// Decrypts what the session has taken. A TLS error is `InvalidData`, its message naming
+    /// what failed ("certificate ..." for a rejected certificate).
+    fn process(&self) -> io::Result<()> {
+        self.session
+            .borrow_mut()
+            .process_new_packets()
+            .map(drop)
+            .map_err(|e| {
                 let why = match e {
                     rustls::Error::InvalidCertificate(_) => {
                         format!("certificate not accepted: {e}")
@@ -198,9 +257,7 @@ impl TlsConn {
                     e => format!("TLS: {e}"),
                 };
                 io::Error::new(io::ErrorKind::InvalidData, why)
-            })?;
-        }
-        Ok(())
+            })
     }
 
     /// Encrypt all of `data` into the session without waiting, and send what the socket
