@@ -192,7 +192,11 @@ impl TlsConn {
                 return Ok(buf.len() - start);
             }
             self.flush().await?;
-            if self.conn.read(&mut self.received.borrow_mut(), max).await? == 0 {
+            // Empty here (all fed): read into a buffer of our own, not across a borrow.
+            let mut received = self.received.take();
+            let n = self.conn.read(&mut received, max).await;
+            *self.received.borrow_mut() = received;
+            if n? == 0 {
                 return Ok(0);
             }
         }
