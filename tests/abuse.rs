@@ -317,3 +317,64 @@ fn floods_of_tiny_messages_cost_little() {
     );
     witness.assert_clean();
 }
+
+/// A key-store write that blocks (here: its temporary file is a FIFO nobody reads, as a disk
+/// that stalls on fsync would) must not stall the core: the write runs on a blocking thread,
+/// the API and a playing stream carry on, and the request is answered once the write ends.
+#[test]
+fn a_stalled_key_store_write_stalls_nothing_else() {
+    let server = Server::start_http("rtmp_noauth: false\n");
+    let fifo = server.path("keys.json.tmp");
+    let made = run(Command::new("mkfifo").arg(&fifo), Duration::from_secs(5));
+    assert!(made.success(), "mkfifo: {}", made.stderr);
+    let url = server.api_url("/control/reset?room=stalled");
+    let reset = thread::spawn(move || http_request("GET", &url, &[], Duration::from_secs(30)));
+    thread::sleep(Duration::from_millis(500));
+    assert!(!reset.is_finished(), "the write did not block");
+    for _ in 0..3 {
+        assert_api_answers(&server, "a key-store write that blocks");
+        thread::sleep(Duration::from_millis(300));
+    }
+    // Release the writer: read what it wrote.
+    let written = std::fs::read(&fifo).expect("read the FIFO");
+    assert!(String::from_utf8_lossy(&written).contains("stalled"));
+    let answer = reset.join().expect("reset thread").expect("reset answered");
+    assert!(
+        [200, 500].contains(&answer.status()),
+        "reset: {}",
+        answer.text()
+    );
+}
+
+/// A player whose stream ended is told so, then closed after `read_timeout` (2 s here) unless
+/// the stream comes back; one whose stream does come back in time keeps playing.
+#[test]
+fn players_of_an_ended_stream_are_closed_after_read_timeout() {
+    let server = Server::start("read_timeout: 2\n");
+    for name in ["gone", "back"] {
+        let mut publisher = publisher_with_a_keyframe(&server, name);
+        publisher.sync().expect("published");
+        let mut player = RtmpClient::connect(server.rtmp_addr(), "live").expect("connect");
+        assert_eq!(player.play(name).expect("play"), "NetStream.Play.Start");
+        drop(publisher);
+        let ended = Instant::now();
+        if name == "back" {
+            thread::sleep(Duration::from_secs(1));
+            let mut again = publisher_with_a_keyframe(&server, name);
+            again.sync().expect("published again");
+            // Past the 2 s since the end (but before the new publisher, silent, times out).
+            assert!(
+                !player.wait_closed(Duration::from_millis(1600)),
+                "closed although the stream came back: {:?}",
+                player.ended()
+            );
+            continue;
+        }
+        assert!(player.wait_closed(Duration::from_secs(6)), "still open");
+        let open_for = ended.elapsed();
+        assert!(
+            open_for >= Duration::from_millis(1500) && open_for < Duration::from_secs(4),
+            "closed {open_for:?} after the stream ended"
+        );
+    }
+}

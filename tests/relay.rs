@@ -423,3 +423,52 @@ fn static_push_to_an_rtmps_target() {
             .is_empty()
     );
 }
+
+/// A TCP listener that accepts connections and never answers: a relay to it stays stuck in
+/// its RTMP handshake.
+fn silent_listener() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// Start twice, stop once: the relay is gone (the second start used to replace the relay's
+/// stop flag, so the running relay could never be stopped). A stop ends a relay even while
+/// its connection waits on a remote that never answers, without waiting for a read timeout.
+#[test]
+fn a_relay_started_twice_stops_with_one_stop() {
+    let server = Server::start("read_timeout: 30\n");
+    let (_silent, port) = silent_listener();
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    for round in 0..2 {
+        let started = relay(&server, "pull", "start", "twice", &url);
+        assert_eq!(started.status(), 200, "start {round}: {}", started.text());
+    }
+    wait_relay_state(&server, "pull", "live/twice", Some("connecting"));
+    let stopped = relay(&server, "pull", "stop", "twice", &url);
+    assert_eq!(stopped.status(), 200, "{}", stopped.text());
+    let at = Instant::now();
+    wait_relay_state(&server, "pull", "live/twice", None);
+    assert!(at.elapsed() < Duration::from_secs(2), "{:?}", at.elapsed());
+    let again = relay(&server, "pull", "stop", "twice", &url);
+    assert_eq!(again.status(), 404, "{}", again.text());
+}
+
+/// `max_relays` caps the relays started through the API; a stop makes room again.
+#[test]
+fn max_relays_caps_api_relays() {
+    let server = Server::start("max_relays: 2\n");
+    let (_silent, port) = silent_listener();
+    let url = |n: usize| format!("rtmp://127.0.0.1:{port}/live/r{n}");
+    for n in 0..2 {
+        assert_eq!(
+            relay(&server, "pull", "start", &format!("r{n}"), &url(n)).status(),
+            200
+        );
+    }
+    let refused = relay(&server, "pull", "start", "r2", &url(2));
+    assert_eq!(refused.status(), 503, "{}", refused.text());
+    assert!(refused.text().contains("max_relays"), "{}", refused.text());
+    assert_eq!(relay(&server, "pull", "stop", "r0", &url(0)).status(), 200);
+    assert_eq!(relay(&server, "pull", "start", "r2", &url(2)).status(), 200);
+}

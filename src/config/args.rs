@@ -74,6 +74,10 @@ pub(super) const KEYS: &[(&str, &str)] = &[
         "maximum players of one stream (0 = unlimited)",
     ),
     (
+        "max_relays",
+        "maximum relays started through /control/push and /control/pull",
+    ),
+    (
         "player_queue_ms",
         "how far a slow player may fall behind before frames are dropped",
     ),

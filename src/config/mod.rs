@@ -47,6 +47,8 @@ pub struct Config {
     pub key_store: String,
     pub max_connections: usize,
     pub max_players_per_stream: usize,
+    /// Relays started through `/control/push` and `/control/pull`, over all cores.
+    pub max_relays: usize,
     pub player_queue_ms: u64,
     /// Keys of the Go livego that this server accepts but does not use (see
     /// [`LIVEGO_ONLY_KEYS`]); logged at startup.
@@ -130,6 +132,7 @@ impl Default for Config {
             key_store: "data/channel_keys.json".into(),
             max_connections: 0,
             max_players_per_stream: 0,
+            max_relays: 64,
             player_queue_ms: 3000,
             ignored_keys: Vec::new(),
         }

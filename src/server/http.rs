@@ -82,7 +82,9 @@ async fn request_loop(
                 return httpflv::serve(conn, ctx, &request).await;
             }
             Service::Hls if get => hls::respond(ctx, &request.path),
-            Service::Api if get || request.method == Method::Post => api_response(ctx, &request),
+            Service::Api if get || request.method == Method::Post => {
+                api_response(ctx, &request).await
+            }
             _ => http::error_response(405, "method not allowed")
                 .header("Allow", "GET, HEAD, OPTIONS"),
         };
@@ -94,12 +96,20 @@ async fn request_loop(
 }
 
 /// The control API; relays act on this core, `/metrics` looks at the whole server, everything
-/// else is sans-IO in `api::routes`.
-fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
+/// else is sans-IO in `api::routes`. Channel-key requests may write the key store (fsyncs that
+/// can take long on a busy disk): they run on the executor's blocking thread, and the answer
+/// goes out once the change is durable.
+async fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
     let direction = match request.path.as_str() {
         "/metrics" => return metrics::respond(ctx),
         "/control/push" => relay::Direction::Push,
         "/control/pull" => relay::Direction::Pull,
+        "/control/get" | "/control/reset" | "/control/delete" => {
+            let (shared, request) = (ctx.shared.clone(), request.clone());
+            return glommio::executor()
+                .spawn_blocking(move || routes::handle(&shared.api, &request, unix_now()))
+                .await;
+        }
         _ => return routes::handle(&ctx.shared.api, request, unix_now()),
     };
     match routes::authorize(&ctx.shared.api, request, unix_now()) {

@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -84,10 +84,15 @@ impl Relays {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn client_tls(&self, verify: bool) -> Result<Arc<ClientConfig>, String> {
-        self.client_tls
-            .get_or_init(|| tls::client_config(verify))
-            .clone()
+    /// Made on the executor's blocking thread: reading the system's CA bundle is file I/O.
+    async fn client_tls(&self, verify: bool) -> Result<Arc<ClientConfig>, String> {
+        if let Some(made) = self.client_tls.get() {
+            return made.clone();
+        }
+        let made = glommio::executor()
+            .spawn_blocking(move || tls::client_config(verify))
+            .await;
+        self.client_tls.get_or_init(|| made).clone()
     }
 }
 
@@ -120,9 +125,18 @@ pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -
     match oper {
         "start" => {
             let stop = Arc::new(AtomicBool::new(false));
-            if relays.lock().insert(id.clone(), stop.clone()).is_some() {
-                return reply(400, json::error(400, "this relay is already running"));
+            let mut running = relays.lock();
+            if running.contains_key(&id) {
+                // Idempotent: the relay that runs goes on, and one stop still stops it.
+                return reply(200, json::ok("Ok (already running)".into()));
             }
+            let limit = ctx.shared.config.max_relays;
+            if running.len() >= limit {
+                let why = format!("{limit} relays are running (max_relays)");
+                return reply(503, json::error(503, &why));
+            }
+            running.insert(id.clone(), stop.clone());
+            drop(running);
             spawn(ctx.clone(), id, remote, stop);
             reply(200, json::ok("Ok".into()))
         }
@@ -134,6 +148,13 @@ pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -
             None => reply(404, json::error(404, "no such relay")),
         },
         _ => reply(400, json::error(400, &usage)),
+    }
+}
+
+/// Resolves when `stop` is set (checked every 100 ms: a stop may come from any core).
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -164,8 +185,9 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
                 }
             }
         };
+        // A stop ends the relay at once, whatever its connection is waiting for.
         let result = future::or(run, async {
-            shutdown.wait().await;
+            future::or(shutdown.wait(), stopped(&stop)).await;
             Ok(())
         })
         .await;
@@ -290,19 +312,33 @@ where
     }
 }
 
+/// The first address of `HOST:PORT`. A name is resolved on the executor's blocking thread
+/// (getaddrinfo may wait seconds for a DNS server), never on the core itself.
+async fn resolve(address: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = address.parse() {
+        return Ok(addr);
+    }
+    let name = address.to_string();
+    let resolved = glommio::executor()
+        .spawn_blocking(move || name.to_socket_addrs().map(|mut a| a.next()))
+        .await;
+    match resolved {
+        Ok(Some(addr)) => Ok(addr),
+        Ok(None) => Err(format!("{address} resolves to no address")),
+        Err(e) => Err(format!("cannot resolve {address}: {e}")),
+    }
+}
+
 /// Connect to `remote` and run the client session until it publishes or plays.
 async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, String> {
     let address = format!("{}:{}", remote.host, remote.port);
-    let addr = address
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("cannot resolve {}", remote.host))?;
+    let addr = resolve(&address).await?;
     let tls = match remote.tls {
         true => Some(
             ctx.shared
                 .relays
-                .client_tls(ctx.shared.config.enable_tls_verify)?,
+                .client_tls(ctx.shared.config.enable_tls_verify)
+                .await?,
         ),
         false => None,
     };

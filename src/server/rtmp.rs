@@ -178,7 +178,10 @@ impl Reader {
                 self.conn.set_read_timeout(Some(left.min(read_timeout)));
             } else {
                 self.setup_deadline = None;
-                self.conn.set_read_timeout(Some(read_timeout));
+                // Players send little (acks now and then): their liveness is judged by writes.
+                let player = matches!(self.role, Role::Player(..));
+                self.conn
+                    .set_read_timeout((!player).then_some(read_timeout));
             }
         }
         let max = match self.role {
@@ -305,8 +308,6 @@ impl Reader {
         let key = StreamKey::new(app, name);
         session.accept_play(name, out);
         self.flush(out);
-        // Players send little (acks now and then): their liveness is judged by writes.
-        self.conn.set_read_timeout(None);
         let subscription = match self.ctx.hub.subscribe(key.clone(), self.outbox.clone()) {
             Ok(subscription) => subscription,
             Err(StreamFull) => {

@@ -8,8 +8,9 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use futures_lite::future;
 use glommio::Task;
 
 use super::conn::Transport;
@@ -33,19 +34,40 @@ pub fn spawn(
     ctx: Rc<CoreContext>,
     framing: impl Framing + 'static,
 ) -> Task<Result<(), String>> {
-    glommio::spawn_local(async move { run(&conn, &outbox, &ctx.write_scratch, framing).await })
+    glommio::spawn_local(async move {
+        let linger = ctx.shared.config.read_timeout();
+        run(&conn, &outbox, &ctx.write_scratch, linger, framing).await
+    })
 }
 
-/// Run until the outbox is closed and drained (Ok), or the player lags or the socket fails.
+/// Run until the outbox is closed and drained (Ok), the player lags or the socket fails, or
+/// the stream has ended and not come back within `linger`.
 pub async fn run(
     conn: &Transport,
     outbox: &Outbox,
     scratch: &RefCell<Vec<u8>>,
+    linger: Duration,
     mut framing: impl Framing,
 ) -> Result<(), String> {
     let mut batch = Vec::new();
     loop {
-        outbox.ready().await;
+        if outbox.stream_ended() {
+            let more = async {
+                outbox.ready().await;
+                true
+            };
+            let gone = async {
+                glommio::timer::sleep(linger).await;
+                false
+            };
+            if !future::or(more, gone).await {
+                return Err(format!(
+                    "the stream ended and did not come back within {linger:?}: closing"
+                ));
+            }
+        } else {
+            outbox.ready().await;
+        }
         outbox.take_batch(WRITE_BATCH, &mut batch);
         if batch.is_empty() {
             return match outbox.state() {

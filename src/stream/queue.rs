@@ -64,6 +64,8 @@ pub struct Outbox {
     /// headers, held back to go out stamped with that frame's timestamp (they carry the time
     /// they were published, often 0, and a late joiner would otherwise see time jump).
     held_headers: RefCell<Option<Vec<SharedFrame>>>,
+    /// The stream ended (its last item was [`Delivery::StreamEnd`]) and has not restarted.
+    ended: Cell<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +87,7 @@ impl Outbox {
             burst: Cell::new(None),
             stats: RefCell::new(None),
             held_headers: RefCell::new(None),
+            ended: Cell::new(false),
         }
     }
 
@@ -135,9 +138,14 @@ impl Outbox {
         if self.state.get() != QueueState::Open {
             return;
         }
-        if let Delivery::StreamStart = item {
-            self.started.set(true);
-            *self.held_headers.borrow_mut() = Some(Vec::new());
+        match item {
+            Delivery::StreamStart => {
+                self.started.set(true);
+                self.ended.set(false);
+                *self.held_headers.borrow_mut() = Some(Vec::new());
+            }
+            Delivery::StreamEnd => self.ended.set(true),
+            _ => {}
         }
         if let Delivery::Frame(frame) = &item
             && frame.is_droppable_video()
@@ -242,6 +250,11 @@ impl Outbox {
     }
 
     /// Wait until there is something to send or the queue stopped being open.
+    /// Whether the stream this queue plays has ended and not come back.
+    pub fn stream_ended(&self) -> bool {
+        self.ended.get()
+    }
+
     pub async fn ready(&self) {
         poll_fn(|cx| {
             if !self.items.borrow().is_empty() || self.state.get() != QueueState::Open {
