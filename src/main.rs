@@ -26,6 +26,9 @@ fn main() -> ExitCode {
     for key in &config.ignored_keys {
         log::warn!("config key `{key}` is a livego setting this server does not use: ignored");
     }
+    if let Some(risk) = config.api_exposure_warning() {
+        log::warn!("{risk}");
+    }
     match livego::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -487,3 +487,43 @@ fn metrics_follow_streams_players_and_bytes() {
     );
     assert!(publisher.is_running(), "the publisher ended");
 }
+
+/// `/control/*` answers (and their preflights) carry no CORS header, so another site's page
+/// cannot read channel keys through a browser; `/stat/livestat` and `/metrics` keep it.
+#[test]
+fn control_answers_are_for_the_same_origin_only() {
+    let server = Server::start_http("");
+    for path in ["/control/get?room=cors", "/control/pull", "/control/reset"] {
+        let resp = api_get(&server, path, &[("Origin", "http://evil.example")]);
+        assert_eq!(resp.header("access-control-allow-origin"), None, "{path}");
+    }
+    for path in ["/stat/livestat", "/metrics"] {
+        let resp = api_get(&server, path, &[]);
+        assert_eq!(
+            resp.header("access-control-allow-origin"),
+            Some("*"),
+            "{path}"
+        );
+    }
+}
+
+/// The API is on loopback by default; bound to all interfaces without `jwt.secret` the
+/// server warns at startup, naming the risk; with a secret it does not.
+#[test]
+fn an_exposed_api_without_a_secret_is_warned_about() {
+    let warning = "without jwt.secret";
+    let exposed = Server::start(&format!("api_addr: \":{}\"\n", common::free_port()));
+    assert!(exposed.log().contains(warning), "{}", exposed.log());
+    let secret = format!(
+        "api_addr: \":{}\"\njwt:\n  secret: s3cret\n",
+        common::free_port()
+    );
+    let with_secret = Server::start(&secret);
+    assert!(
+        !with_secret.log().contains(warning),
+        "{}",
+        with_secret.log()
+    );
+    let default = livego::config::Config::default();
+    assert_eq!(default.api_addr.to_string(), "127.0.0.1:8090");
+}

@@ -13,6 +13,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct ListenAddr(pub SocketAddr);
 
 impl ListenAddr {
+    /// The IPv4 loopback interface on `port`: reachable from this machine only.
+    pub const fn loopback(port: u16) -> Self {
+        ListenAddr(SocketAddr::new(
+            std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        ))
+    }
+
     /// All IPv4 interfaces on `port`.
     pub const fn any(port: u16) -> Self {
         ListenAddr(SocketAddr::new(

@@ -113,7 +113,7 @@ impl Default for Config {
             hls_server_crt: "server.crt".into(),
             hls_server_key: "server.key".into(),
             hls_keep_after_end: false,
-            api_addr: ListenAddr::any(8090),
+            api_addr: ListenAddr::loopback(8090),
             read_timeout: 10,
             write_timeout: 10,
             gop_num: 1,
@@ -140,6 +140,20 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The risk of this configuration's control API, if any: listening beyond loopback with no
+    /// `jwt.secret`, anyone who can reach it can read and reset channel keys and start relays.
+    pub fn api_exposure_warning(&self) -> Option<String> {
+        if self.api_addr.0.ip().is_loopback() || !self.jwt.secret.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the control API listens on {} without jwt.secret: anyone who can reach it can read \
+             and reset channel keys and start relays; set jwt.secret or bind api_addr to \
+             127.0.0.1",
+            self.api_addr
+        ))
+    }
+
     /// The `server:` entry named `appname`.
     pub fn app(&self, appname: &str) -> Option<&AppConfig> {
         self.server.iter().find(|app| app.appname == appname)

@@ -66,7 +66,7 @@ fn defaults() {
     assert_eq!(c.rtmp_addr.0, addr("0.0.0.0:1935"));
     assert_eq!(c.httpflv_addr.0.port(), 7001);
     assert_eq!(c.hls_addr.0.port(), 7002);
-    assert_eq!(c.api_addr.0.port(), 8090);
+    assert_eq!(c.api_addr.0, addr("127.0.0.1:8090"));
     assert_eq!(c.read_timeout(), Duration::from_secs(10));
     assert_eq!(c.write_timeout(), Duration::from_secs(10));
     assert_eq!((c.gop_num, c.hls_fragment, c.hls_window), (1, 2.0, 5));

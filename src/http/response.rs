@@ -1,8 +1,9 @@
 //! Response writing: status line and header fields (RFC 9112 §4, §5), framing by
 //! `Content-Length` or, for endless HTTP-FLV streams, by the chunked transfer coding
 //! (RFC 9112 §7.1) or connection close, the `Date` field in IMF-fixdate (RFC 9110 §5.6.7)
-//! and reason phrases (RFC 9110 §15). Every response allows any origin (CORS), since
-//! players are usually served from other sites.
+//! and reason phrases (RFC 9110 §15). Responses allow any origin (CORS), since players are
+//! usually served from other sites, unless made [`Response::same_origin_only`] (the control
+//! API: a web page from anywhere must not read channel keys through a browser on the LAN).
 
 use std::fmt::{self, Write as _};
 
@@ -27,6 +28,8 @@ pub struct Response {
     status: u16,
     headers: Vec<(String, String)>,
     body: Bytes,
+    /// Sends `Access-Control-Allow-Origin: *`.
+    any_origin: bool,
 }
 
 impl Response {
@@ -36,7 +39,14 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Bytes::new(),
+            any_origin: true,
         }
+    }
+
+    /// No `Access-Control-Allow-Origin`: browsers keep other sites' pages from reading it.
+    pub fn same_origin_only(mut self) -> Self {
+        self.any_origin = false;
+        self
     }
 
     pub fn status(&self) -> u16 {
@@ -73,7 +83,8 @@ impl Response {
     }
 
     /// Appends head and body to `out`. Adds `Date`, `Server`,
-    /// `Access-Control-Allow-Origin: *`, `Content-Length` and `Connection`. For HEAD
+    /// `Access-Control-Allow-Origin: *` (unless same origin only), `Content-Length` and
+    /// `Connection`. For HEAD
     /// (`head_only`) the body is left out but `Content-Length` still gives its size.
     /// 1xx, 204 and 304 responses carry neither (RFC 9110 §8.6, §15.4.5).
     pub fn encode(
@@ -122,12 +133,15 @@ impl Response {
         put(
             out,
             format_args!(
-                "HTTP/1.1 {} {}\r\nDate: {}\r\nServer: livego\r\nAccess-Control-Allow-Origin: *\r\n",
+                "HTTP/1.1 {} {}\r\nDate: {}\r\nServer: livego\r\n",
                 self.status,
                 reason_phrase(self.status),
                 http_date(now_unix_secs)
             ),
         );
+        if self.any_origin {
+            out.extend_from_slice(b"Access-Control-Allow-Origin: *\r\n");
+        }
         for (name, value) in &self.headers {
             put(out, format_args!("{name}: {value}\r\n"));
         }

@@ -88,6 +88,11 @@ async fn request_loop(
             _ => http::error_response(405, "method not allowed")
                 .header("Allow", "GET, HEAD, OPTIONS"),
         };
+        let response = match service {
+            // Channel keys and relays: for tools and same-site pages, not for any web origin.
+            Service::Api if request.path.starts_with("/control/") => response.same_origin_only(),
+            _ => response,
+        };
         send(conn, &response, keep_alive, head_only).await?;
         if !keep_alive {
             return Ok(());
