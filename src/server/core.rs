@@ -21,6 +21,7 @@ use super::readiness::Readiness;
 use super::relay::Relays;
 use super::shutdown::Shutdown;
 use super::tls::TlsConn;
+use super::watchdog::{self, Heartbeats};
 use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
 use crate::config::Config;
@@ -72,6 +73,8 @@ pub struct Shared {
     pub relays: Arc<Relays>,
     /// Each core's executor thread (for the per-core CPU time in `/metrics`).
     pub threads: CoreThreads,
+    /// Each core's last sign of life, for the watchdog.
+    pub heartbeats: Arc<Heartbeats>,
     /// When the server started.
     pub started: Instant,
 }
@@ -110,6 +113,8 @@ pub struct CoreSetup {
 pub async fn run(setup: CoreSetup) {
     let core = setup.core;
     setup.shared.threads.record_current(core);
+    glommio::spawn_local(watchdog::beat(setup.shared.heartbeats.clone(), core)).detach();
+    glommio::spawn_local(watchdog::inject_fault(core)).detach();
     let (mesh, receivers) = match setup.mesh {
         Some(builder) => match builder.join().await {
             Ok((senders, receivers)) => (

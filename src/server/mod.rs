@@ -19,6 +19,7 @@ mod rtmp;
 mod shutdown;
 mod signals;
 mod tls;
+mod watchdog;
 mod writer;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -168,8 +169,10 @@ pub fn run(config: Config) -> Result<(), String> {
         stats,
         relays: Arc::new(relay::Relays::default()),
         threads: CoreThreads::new(cores),
+        heartbeats: watchdog::Heartbeats::new(cores),
         started: Instant::now(),
     });
+    watchdog::exit_on_panic();
     let mesh = (cores > 1).then(|| MeshBuilder::full(cores, CHANNEL_CAPACITY));
     let mut stops = Vec::with_capacity(cores);
     let mut executors = Vec::with_capacity(cores);
@@ -194,9 +197,12 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot start executor for core {core}: {e}"))?;
         executors.push(executor);
     }
+    watchdog::spawn_watchdog(shared.heartbeats.clone())
+        .map_err(|e| format!("cannot start the watchdog thread: {e}"))?;
 
     let signal = signals.wait();
     log::info!("{signal}: stopping");
+    shared.heartbeats.stop_watching();
     let deadline = Instant::now() + STOP_GRACE;
     // Closing our ends wakes every core's stop task.
     drop(stops);

@@ -299,11 +299,20 @@ impl Server {
         let program = std::env::var_os("LIVEGO_TEST_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livego")));
-        Self::start_program(&program, extra_yaml)
+        Self::start_program_env(&program, extra_yaml, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set for the server.
+    pub fn start_env(extra_yaml: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_program_env(Path::new(env!("CARGO_BIN_EXE_livego")), extra_yaml, env)
     }
 
     /// [`Server::start`] with another program standing in for livego (harness self-tests).
     pub fn start_program(program: &Path, extra_yaml: &str) -> Server {
+        Self::start_program_env(program, extra_yaml, &[])
+    }
+
+    fn start_program_env(program: &Path, extra_yaml: &str, env: &[(&str, &str)]) -> Server {
         let dir = TestDir::new("server");
         let (rtmp_port, httpflv_port, hls_port, api_port) = (
             overridden_port(extra_yaml, "rtmp_addr").unwrap_or_else(free_port),
@@ -320,7 +329,8 @@ impl Server {
         cmd.arg("--config")
             .arg(&config)
             .current_dir(dir.path())
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied());
         let proc = Proc::spawn(&mut cmd, "livego", dir.join("server.log"));
         let server = Server {
             proc: Mutex::new(proc),
@@ -473,6 +483,10 @@ impl Server {
     }
     pub fn is_alive(&self) -> bool {
         self.lock().is_running()
+    }
+    /// Waits up to `timeout` for the server to exit by itself.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        self.lock().wait(timeout)
     }
     /// A memory figure of the server process in bytes, from /proc/PID/status: `VmRSS` (now)
     /// or `VmHWM` (peak so far).
