@@ -378,3 +378,69 @@ fn players_of_an_ended_stream_are_closed_after_read_timeout() {
         );
     }
 }
+
+/// One short session that ends at the phase `phase % 5`: during the handshake, after it, after
+/// connect, after publish, or after publishing a keyframe.
+fn short_session(server: &Server, name: &str, phase: usize) {
+    use std::io::Write;
+    match phase % 5 {
+        0 => {
+            if let Ok(mut sock) = std::net::TcpStream::connect(server.rtmp_addr()) {
+                let _ = sock.write_all(&[3; 700]);
+            }
+        }
+        1 => drop(RtmpClient::handshaken(server.rtmp_addr())),
+        2 => drop(RtmpClient::connect(server.rtmp_addr(), "live")),
+        3 => {
+            if let Ok(mut client) = RtmpClient::connect(server.rtmp_addr(), "live") {
+                let _ = client.publish(name);
+            }
+        }
+        _ => drop(publisher_with_a_keyframe(server, name)),
+    }
+}
+
+/// Hundreds of publishers connecting and dropping (at every phase of a session) for 30 s, from
+/// 8 threads. Measured against a baseline taken after 5 s of the same storm (allocator and
+/// tables warmed up): afterwards the fd count is back at the baseline and RSS within 4 MB of
+/// it, the API answers and a stream played meanwhile has no holes.
+#[test]
+fn a_reconnect_storm_leaves_memory_and_fds_at_baseline() {
+    let server = Server::start_http("level: warn\n");
+    let storm = |seconds: u64| {
+        let sessions = std::sync::atomic::AtomicUsize::new(0);
+        thread::scope(|scope| {
+            for t in 0..8 {
+                let (server, sessions) = (&server, &sessions);
+                scope.spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(seconds);
+                    let mut phase = t;
+                    while Instant::now() < until {
+                        short_session(server, &format!("storm-{t}-{}", phase % 7), phase);
+                        sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        phase += 1;
+                    }
+                });
+            }
+        });
+        sessions.into_inner()
+    };
+    storm(5);
+    thread::sleep(Duration::from_secs(1));
+    let (rss_before, fds_before) = (server.memory("VmRSS"), server.fd_count());
+    let witness = Witness::start(&server, 30.0);
+    let sessions = storm(30);
+    assert!(sessions >= 300, "only {sessions} sessions in 30 s");
+    assert_api_answers(&server, "a reconnect storm");
+    witness.assert_clean();
+    thread::sleep(Duration::from_secs(1));
+    let (rss_after, fds_after) = (server.memory("VmRSS"), server.fd_count());
+    eprintln!(
+        "{sessions} sessions: RSS {rss_before} -> {rss_after} bytes, fds {fds_before} -> {fds_after}"
+    );
+    assert!(fds_after <= fds_before, "fds {fds_before} -> {fds_after}");
+    assert!(
+        rss_after <= rss_before + (4 << 20),
+        "RSS {rss_before} -> {rss_after} after {sessions} sessions"
+    );
+}
