@@ -444,3 +444,41 @@ fn a_reconnect_storm_leaves_memory_and_fds_at_baseline() {
         "RSS {rss_before} -> {rss_after} after {sessions} sessions"
     );
 }
+
+/// A relay to a host name whose DNS lookup takes 3 s (getaddrinfo slowed by an LD_PRELOAD
+/// shim, tests/fixtures/slow_getaddrinfo.c): the lookup runs on a blocking thread, so the API
+/// and a playing stream carry on meanwhile (the core stalled for the lookup's length).
+#[test]
+fn a_slow_dns_lookup_stalls_nothing_else() {
+    let dir = TestDir::new("slow-dns");
+    let shim = dir.join("slow_getaddrinfo.so");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/slow_getaddrinfo.c"
+    );
+    let built = run(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&shim)
+            .arg(source)
+            .arg("-ldl"),
+        Duration::from_secs(60),
+    );
+    assert!(built.success(), "cc: {}", built.stderr);
+    let preload = shim.to_str().expect("UTF-8 path");
+    let server = Server::start_env("", &[("LD_PRELOAD", preload)]);
+    server.wait_accepting(server.api_addr(), Duration::from_secs(5));
+    server.wait_accepting(server.httpflv_addr(), Duration::from_secs(5));
+    let witness = Witness::start(&server, 6.0);
+    let query = format!(
+        "/control/pull?oper=start&app=live&name=dns&url=rtmp://localhost:{}/live/witness",
+        server.rtmp_port
+    );
+    let started = http_request("GET", &server.api_url(&query), &[], API_DEADLINE);
+    assert_eq!(started.expect("relay start").status(), 200);
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(400));
+        assert_api_answers(&server, "a relay waiting for a slow DNS lookup");
+    }
+    witness.assert_clean();
+}

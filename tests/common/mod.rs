@@ -296,15 +296,15 @@ impl Server {
     /// `LIVEGO_TEST_SERVER=/path/to/program` runs the tests against another server that takes
     /// `--config FILE` (e.g. a wrapper around a reference implementation).
     pub fn start(extra_yaml: &str) -> Server {
-        let program = std::env::var_os("LIVEGO_TEST_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livego")));
-        Self::start_program_env(&program, extra_yaml, &[])
+        Self::start_env(extra_yaml, &[])
     }
 
     /// [`Server::start`] with these environment variables set for the server.
     pub fn start_env(extra_yaml: &str, env: &[(&str, &str)]) -> Server {
-        Self::start_program_env(Path::new(env!("CARGO_BIN_EXE_livego")), extra_yaml, env)
+        let program = std::env::var_os("LIVEGO_TEST_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livego")));
+        Self::start_program_env(&program, extra_yaml, env)
     }
 
     /// [`Server::start`] with another program standing in for livego (harness self-tests).
