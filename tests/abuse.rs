@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::http::http_request;
 use common::rtmp_client::RtmpClient;
-use common::{Played, Player, Publisher, Server, TestDir, default_clip, run};
+use common::{Played, Player, Publisher, Rtmps, Server, TestDir, default_clip, run};
 use livego::rtmp::message::{Message, msg_type};
 
 /// How long the API may take to answer after an attack.
@@ -206,15 +206,22 @@ fn drip(sock: &mut std::net::TcpStream, bytes: &[u8], give_up: Duration) -> Opti
 }
 
 /// Connections that send one byte a second, each read well within `read_timeout` (2 s): one
-/// in the handshake, one that finished the handshake and drips a command. Handshake, connect
-/// and publish/play must be done within `read_timeout` in total, so both are closed after
-/// about 2 s (they used to stay open for as long as the drip went on).
+/// in the handshake, one that finished the handshake and drips a command, and one dripping a
+/// TLS ClientHello to the RTMPS port. Handshake, connect and publish/play must be done within
+/// `read_timeout` in total, so all are closed after about 2 s (they used to stay open for as
+/// long as the drip went on).
 #[test]
 fn slow_drips_are_closed_by_the_setup_deadline() {
-    let server = Server::start("read_timeout: 2\n");
-    let mut in_handshake = std::net::TcpStream::connect(server.rtmp_addr()).expect("connect");
+    let rtmps = Rtmps::new();
+    let server = Server::start_rtmps(&rtmps, "read_timeout: 2\n");
     let give_up = Duration::from_secs(8);
+    let mut in_handshake = std::net::TcpStream::connect(server.rtmp_addr()).expect("connect");
     let handshake_drip = thread::spawn(move || drip(&mut in_handshake, &[3; 1537], give_up));
+    let mut in_tls = std::net::TcpStream::connect(rtmps.addr()).expect("connect");
+    // A handshake record announcing 255 bytes: the TLS session waits for all of them.
+    let mut hello = vec![0x16, 3, 1, 0, 0xff];
+    hello.resize(5 + 255, 0);
+    let tls_drip = thread::spawn(move || drip(&mut in_tls, &hello, give_up));
 
     let client = RtmpClient::handshaken(server.rtmp_addr()).expect("handshake");
     let mut after_handshake = client.into_socket();
@@ -223,7 +230,12 @@ fn slow_drips_are_closed_by_the_setup_deadline() {
     command.resize(12 + 256, 0x05);
     let command_drip = drip(&mut after_handshake, &command, give_up);
     let handshake_drip = handshake_drip.join().expect("drip thread");
-    for (phase, open_for) in [("handshake", handshake_drip), ("command", command_drip)] {
+    let tls_drip = tls_drip.join().expect("drip thread");
+    for (phase, open_for) in [
+        ("handshake", handshake_drip),
+        ("command", command_drip),
+        ("TLS handshake", tls_drip),
+    ] {
         let open_for = open_for.unwrap_or_else(|| panic!("{phase} drip: open after {give_up:?}"));
         assert!(
             open_for < Duration::from_secs(4),

@@ -165,25 +165,29 @@ impl Reader {
     }
 
     async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, String> {
-        let read_timeout = self.ctx.shared.config.read_timeout();
-        if let Some(deadline) = self.setup_deadline {
-            if matches!(self.role, Role::None) {
+        let config = &self.ctx.shared.config;
+        let read_timeout = config.read_timeout();
+        let too_slow = || format!("did not publish or play within {} s", config.read_timeout);
+        // Until the connection publishes or plays, the whole read (over TLS: however many
+        // records it takes) must end by the setup deadline.
+        let setup_left = match (self.setup_deadline, &self.role) {
+            (Some(deadline), Role::None) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(format!(
-                        "did not publish or play within {} s",
-                        self.ctx.shared.config.read_timeout
-                    ));
+                    return Err(too_slow());
                 }
-                self.conn.set_read_timeout(Some(left.min(read_timeout)));
-            } else {
+                Some(left)
+            }
+            (Some(_), role) => {
                 self.setup_deadline = None;
                 // Players send little (acks now and then): their liveness is judged by writes.
-                let player = matches!(self.role, Role::Player(..));
+                let player = matches!(role, Role::Player(..));
                 self.conn
                     .set_read_timeout((!player).then_some(read_timeout));
+                None
             }
-        }
+            (None, _) => None,
+        };
         let max = match self.role {
             Role::Publisher(..) => BIG_READ,
             Role::Player(..) => {
@@ -194,19 +198,24 @@ impl Reader {
             }
             Role::None => SMALL_READ,
         };
-        match self.conn.read(buf, max).await {
-            Ok(n) => Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && self.setup_deadline.is_some() => {
-                Err(format!(
-                    "did not publish or play within {} s",
-                    self.ctx.shared.config.read_timeout
-                ))
+        let read = async { Some(self.conn.read(buf, max).await) };
+        let result = match setup_left {
+            Some(left) => {
+                let deadline = async {
+                    glommio::timer::sleep(left).await;
+                    None
+                };
+                future::or(read, deadline).await
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(format!(
-                "no data for {} s",
-                self.ctx.shared.config.read_timeout
-            )),
-            Err(e) => Err(format!("read error: {e}")),
+            None => read.await,
+        };
+        match result {
+            None => Err(too_slow()),
+            Some(Ok(n)) => Ok(n),
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(format!("no data for {} s", config.read_timeout))
+            }
+            Some(Err(e)) => Err(format!("read error: {e}")),
         }
     }
 
