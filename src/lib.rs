@@ -6,7 +6,6 @@ pub mod api;
 pub mod bench;
 pub mod codec;
 pub mod config;
-pub mod crypto;
 pub mod flv;
 pub mod hls;
 pub mod http;

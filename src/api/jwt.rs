@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::crypto::hmac::{constant_time_eq, hmac_sha256};
+use ring::hmac;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
@@ -50,10 +50,10 @@ pub fn verify_hs256(token: &str, secret: &[u8], now_unix_secs: u64) -> Result<()
         _ => return Err(JwtError::Malformed),
     }
     let signature = decode(signature64).ok_or(JwtError::Malformed)?;
-    let expected = hmac_sha256(secret, format!("{header64}.{payload64}").as_bytes());
-    if !constant_time_eq(&signature, &expected) {
-        return Err(JwtError::BadSignature);
-    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let signed = format!("{header64}.{payload64}");
+    // Constant-time comparison of the expected MAC with the token's.
+    hmac::verify(&key, signed.as_bytes(), &signature).map_err(|_| JwtError::BadSignature)?;
     let claims = json_object(payload64)?;
     let now = now_unix_secs as f64;
     let time_claim = |name| {
@@ -81,8 +81,9 @@ pub fn sign_hs256(claims_json: &str, secret: &[u8]) -> String {
         encode(br#"{"alg":"HS256","typ":"JWT"}"#),
         encode(claims_json.as_bytes())
     );
-    let signature = hmac_sha256(secret, signing_input.as_bytes());
-    format!("{signing_input}.{}", encode(&signature))
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let signature = hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", encode(signature.as_ref()))
 }
 
 fn json_object(part64: &str) -> Result<serde_json::Map<String, Value>, JwtError> {
@@ -183,7 +184,10 @@ mod tests {
             let input = format!("{}.{payload}", encode(header.as_bytes()));
             for signature in [
                 String::new(),
-                encode(&hmac_sha256(SECRET, input.as_bytes())),
+                encode(
+                    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), input.as_bytes())
+                        .as_ref(),
+                ),
             ] {
                 assert_eq!(
                     verify_hs256(&format!("{input}.{signature}"), SECRET, NOW),
@@ -236,7 +240,12 @@ mod tests {
         }
         // A payload that is not a JSON object, correctly signed, is still malformed.
         let input = format!("{}.{}", encode(br#"{"alg":"HS256"}"#), encode(b"[1]"));
-        let token = format!("{input}.{}", encode(&hmac_sha256(SECRET, input.as_bytes())));
+        let token = format!(
+            "{input}.{}",
+            encode(
+                hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), input.as_bytes()).as_ref()
+            )
+        );
         assert_eq!(verify_hs256(&token, SECRET, NOW), Err(JwtError::Malformed));
         assert_eq!(JwtError::Malformed.to_string(), "malformed token");
     }

@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use futures_lite::future;
 use glommio::net::TcpStream;
 
-use crate::crypto::random;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 pub use crate::server::conn::Conn;
 use crate::server::readiness::Readiness;
+use ring::rand::{SecureRandom, SystemRandom};
 
 /// Connecting and reaching Publishing/Playing may take this long.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +58,9 @@ pub async fn open_rtmp(
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?;
         let mut seed = [0u8; RANDOM_LEN];
-        random::fill(&mut seed);
+        SystemRandom::new()
+            .fill(&mut seed)
+            .expect("the OS random source");
         let mut session = ClientSession::new(url, role, 0, &seed);
         let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
         session.start(&mut out);

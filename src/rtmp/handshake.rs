@@ -14,7 +14,7 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::crypto::hmac::{constant_time_eq, hmac_sha256, hmac_sha256_parts};
+use ring::hmac;
 
 /// Length of C1/S1/C2/S2.
 const PACKET_LEN: usize = 1536;
@@ -93,6 +93,21 @@ fn digest_pos(packet: &Packet, base: usize) -> usize {
     sum % 728 + base + 4
 }
 
+/// HMAC-SHA256 (RFC 2104) of the concatenation of `parts` under `key`.
+fn hmac_sha256_parts(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+    let mut context = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+    for part in parts {
+        context.update(part);
+    }
+    let mut out = [0; DIGEST_LEN];
+    out.copy_from_slice(context.sign().as_ref());
+    out
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; DIGEST_LEN] {
+    hmac_sha256_parts(key, &[data])
+}
+
 /// HMAC over the packet minus the 32 digest bytes at `pos`.
 fn packet_digest(packet: &Packet, pos: usize, key: &[u8]) -> [u8; DIGEST_LEN] {
     hmac_sha256_parts(key, &[&packet[..pos], &packet[pos + DIGEST_LEN..]])
@@ -103,12 +118,8 @@ fn find_digest(packet: &Packet, key: &[u8]) -> Option<(usize, usize)> {
     SCHEMA_BASES
         .into_iter()
         .map(|base| (base, digest_pos(packet, base)))
-        .find(|&(_, pos)| {
-            constant_time_eq(
-                &packet_digest(packet, pos, key),
-                &packet[pos..pos + DIGEST_LEN],
-            )
-        })
+        // The keys are the public Adobe constants: no secret to keep from timing.
+        .find(|&(_, pos)| packet_digest(packet, pos, key) == packet[pos..pos + DIGEST_LEN])
 }
 
 /// Writes the digest for schema `base` into `packet`; returns its position.
@@ -313,7 +324,7 @@ impl ClientHandshake {
             &self.c1[our_pos..our_pos + DIGEST_LEN],
             FMS_KEY,
         );
-        if !constant_time_eq(&expected, &s2[SIGNED_LEN..]) {
+        if expected[..] != s2[SIGNED_LEN..] {
             return Err(HandshakeError::S2SignatureMismatch);
         }
         Ok(signed_response(

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::future;
 use glommio::net::TcpStream;
+use ring::rand::{SecureRandom, SystemRandom};
 use rustls::ClientConfig;
 
 use super::conn::{BIG_READ, Conn, Transport};
@@ -36,7 +37,6 @@ use super::core::CoreContext;
 use super::publisher::Publisher;
 use super::tls::{self, TlsConn};
 use crate::api::json;
-use crate::crypto::random;
 use crate::http::{Request, Response};
 use crate::logline::Peer;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
@@ -355,7 +355,9 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
             None => Transport::Plain(Rc::new(conn)),
         };
         let mut seed = [0u8; RANDOM_LEN];
-        random::fill(&mut seed);
+        SystemRandom::new()
+            .fill(&mut seed)
+            .map_err(|_| "no OS random source")?;
         let session = RefCell::new(ClientSession::new(remote, role, ctx.uptime_ms(), &seed));
         let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
         session.borrow_mut().start(&mut out);

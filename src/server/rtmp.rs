@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::future;
+use ring::rand::{SecureRandom, SystemRandom};
 
 use super::conn::{BIG_READ, PLAYER_READ, SMALL_READ, Transport};
 use super::core::CoreContext;
@@ -150,7 +151,9 @@ impl Reader {
 
     async fn handshake(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), String> {
         let mut random = [0u8; RANDOM_LEN];
-        crate::crypto::random::fill(&mut random);
+        SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| "no OS random source")?;
         let mut handshake = ServerHandshake::new(self.ctx.uptime_ms(), &random);
         loop {
             let status = handshake.feed(buf, out).map_err(|e| e.to_string())?;

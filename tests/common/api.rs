@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use livego::crypto::hmac::hmac_sha256;
+use ring::hmac;
 use serde_json::Value;
 
 use super::Server;
@@ -212,8 +212,8 @@ pub fn sign_jws(header_json: &str, claims_json: &str, secret: &[u8]) -> String {
         base64url(header_json.as_bytes()),
         base64url(claims_json.as_bytes())
     );
-    let mac = hmac_sha256(secret, input.as_bytes());
-    format!("{input}.{}", base64url(&mac))
+    let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    format!("{input}.{}", base64url(mac.as_ref()))
 }
 
 /// An HS256 JWT over `claims_json` (`{"alg":"HS256","typ":"JWT"}`).
