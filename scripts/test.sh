@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 [[ -d tests/browser/node_modules ]] || npm ci --prefix tests/browser --no-audit --no-fund
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# Documentation builds without warnings (broken or private intra-doc links).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 cargo test --all-targets

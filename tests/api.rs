@@ -1,4 +1,4 @@
-//! The control API (SPEC.md "Channel keys", "Other API"): channel keys (get, reset, delete,
+//! The control API (README "Publish and play", "Control API"): channel keys (get, reset, delete,
 //! usage errors, parameters in a form body as livego reads them), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
 //! bare room name, revoked key), keys kept across a restart, a corrupt key file stopping
 //! startup, HS256 JWT on `/control/*`, `/stat/livestat` listing publishers and RTMP and

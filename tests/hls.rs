@@ -1,4 +1,4 @@
-//! HLS playback (SPEC.md "Ports and URLs", "Media behaviour"): ffmpeg publishes over RTMP and
+//! HLS playback (README "Publish and play", "Behaviour"): ffmpeg publishes over RTMP and
 //! the stream is fetched from `http://127.0.0.1:PORT/live/NAME.m3u8`. The playlist must keep
 //! the contract (`common::hls::Playlist::problems`: `#EXTM3U`, `#EXT-X-VERSION:3`,
 //! TARGETDURATION never below an EXTINF, MEDIA-SEQUENCE, `#EXTINF:x.xxx,`, relative URIs

@@ -1,4 +1,4 @@
-//! HLS over HTTPS (SPEC.md "Binary and configuration": `use_hls_https`, `hls_server_crt`,
+//! HLS over HTTPS (README "Configuration": `use_hls_https`, `hls_server_crt`,
 //! `hls_server_key`): with a self-signed certificate for 127.0.0.1 made by the openssl CLI,
 //! curl verifying against it fetches the playlist and a segment, ffmpeg verifying against it
 //! plays the stream cleanly, plain HTTP gets no playlist on that port, and a connection the

@@ -1,4 +1,4 @@
-//! HTTP-FLV playback (SPEC.md "Ports and URLs", "Media behaviour"): ffmpeg publishes over
+//! HTTP-FLV playback (README "Publish and play", "Behaviour"): ffmpeg publishes over
 //! RTMP; ffmpeg, curl and a raw client (`common::http` + the FLV demuxer) play
 //! `http://127.0.0.1:PORT/live/NAME.flv`. Recordings must be clean (H.264 + AAC, keyframe
 //! first, no lost frames, full decode); responses carry `Content-Type: video/x-flv` and CORS;

@@ -1,4 +1,4 @@
-//! RTMPS ingest (SPEC.md keys `enable_rtmps`, `rtmps_cert`, `rtmps_key`; README "RTMPS"): with a
+//! RTMPS ingest (README "Configuration", keys `enable_rtmps`, `rtmps_cert`, `rtmps_key`; README "RTMPS"): with a
 //! self-signed certificate made by the openssl CLI, ffmpeg publishes over TLS on `rtmps_addr`
 //! and the stream plays cleanly over plain RTMP and over RTMPS (the TLS publisher and player
 //! listed as `rtmps` in `/stat/livestat` and `/metrics`); a bad certificate stops

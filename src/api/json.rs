@@ -7,7 +7,7 @@
 //! Go name `...SpeedInBytesperMS`, are computed as `bytes * 8 / seconds / 1000`, i.e. kbit/s;
 //! the same unit is expected here. Two livego defects are not copied: it puts the
 //! `{"publishers","players"}` document into `data` as a `[]byte`, which Go encodes as a base64
-//! string, and an empty list comes out as `null`. Here `data` is the object (SPEC.md) and empty
+//! string, and an empty list comes out as `null`. Here `data` is the object (README "Control API") and empty
 //! lists are `[]`.
 //!
 //! Extension: a third list, `relays`, names every running relay (push, pull, static_push)

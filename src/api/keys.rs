@@ -1,5 +1,5 @@
 //! Channel keys: with `rtmp_noauth: false`, a publisher uses a room's secret key as the stream
-//! name, and the stream is published under the room's name (SPEC.md "Channel keys").
+//! name, and the stream is published under the room's name (README "Publish and play").
 //!
 //! [`ChannelKeys`] is the lookup the RTMP side needs; [`KeyStore`], the persistent store behind
 //! the control API, implements it. Comparison never short-circuits on the first differing byte.
@@ -40,7 +40,7 @@ pub trait ChannelKeys: Send + Sync {
     fn room_for_key(&self, key: &str) -> Option<String>;
 }
 
-/// Length of a channel key, in characters of [`KEY_ALPHABET`].
+/// Length of a channel key, in characters of `KEY_ALPHABET`.
 pub const KEY_LEN: usize = 48;
 const KEY_ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const MAX_ROOM_LEN: usize = 256;

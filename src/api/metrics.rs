@@ -1,4 +1,4 @@
-//! `GET /metrics` (SPEC.md "Other API", an extension of livego): the server's state and
+//! `GET /metrics` (README "Control API", an extension of livego): the server's state and
 //! counters in Prometheus' text exposition format 0.0.4, rendered from a [`Snapshot`] that the
 //! server gathers (sans-IO). Every family is written even when zero, so a dashboard never sees
 //! a series appear and disappear.

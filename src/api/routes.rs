@@ -1,4 +1,4 @@
-//! The control API's routes (SPEC.md "Channel keys", "Other API"), sans-IO: a parsed request
+//! The control API's routes (README "Publish and play", "Control API"), sans-IO: a parsed request
 //! in, a response out. livego-compatible JSON `{"status":N,"data":...}` with the HTTP status
 //! repeated in `status`.
 

@@ -59,7 +59,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// Publisher `index` of `count`, whose timestamp 0 is due at `base` plus its share of
-    /// [`START_SPREAD`].
+    /// `START_SPREAD`.
     pub fn new(
         opened: Opened,
         index: usize,

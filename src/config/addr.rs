@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A listen address: ":1935" means all interfaces (0.0.0.0:1935); also "127.0.0.1:1935",
-/// "[::1]:1935" or "localhost:1935" (host names are resolved once, at load). Port 0 is allowed.
+/// `"[::1]:1935"` or "localhost:1935" (host names are resolved once, at load). Port 0 is allowed.
 /// Displays as it is written in the config file (":1935" for 0.0.0.0:1935).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenAddr(pub SocketAddr);

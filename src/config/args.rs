@@ -107,7 +107,7 @@ pub fn help_text() -> String {
     text
 }
 
-/// Parses the arguments (without argv[0]), reads the config file and applies the flags.
+/// Parses the arguments (without `argv[0]`), reads the config file and applies the flags.
 pub fn parse_args(args: &[String]) -> Result<Command, ConfigError> {
     let defaults = defaults_value();
     let mut file = None;

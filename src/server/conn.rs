@@ -240,7 +240,7 @@ fn sent_or_refused(n: isize) -> io::Result<usize> {
     }
 }
 
-/// A client connection, plain or TLS ([`TlsConn`]). Plain sockets are used directly, so the
+/// A client connection, plain or TLS (`TlsConn`). Plain sockets are used directly, so the
 /// plain path costs nothing extra.
 pub enum Transport {
     Plain(Rc<Conn>),

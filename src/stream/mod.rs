@@ -5,7 +5,7 @@
 //! (serialised once for every output format), hands it to the [`hub::CoreHub`] of its core,
 //! which is the stream's owner; the owner keeps the GOP cache and sends the frame once to each
 //! subscribing core (itself included) where a [`local::LocalStream`] pushes it into the
-//! bounded [`queue::PlayerQueue`] of every local player. Players never learn where the owner is.
+//! bounded [`queue::Outbox`] of every local player. Players never learn where the owner is.
 
 pub mod frame;
 pub mod gop;

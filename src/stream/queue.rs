@@ -1,7 +1,7 @@
 //! A connection's outgoing queue: shared frames plus per-connection messages, bounded in media
 //! time, drained by the connection's writer task.
 //!
-//! This is where the slow-player policy lives (SPEC.md "Media behaviour"): when the queued
+//! This is where the slow-player policy lives (README "Behaviour"): when the queued
 //! frames span more than `limit_ms` of media time, queued video is dropped and further video is
 //! skipped up to the next keyframe (audio, data and sequence headers are kept); if the queue is
 //! still too long after that, the connection is marked lagging and its writer disconnects it.

@@ -138,7 +138,7 @@ impl Muxer {
     }
 
     /// Writes one H.264 frame (length-prefixed NAL units, as in FLV) as a PES packet in Annex B
-    /// form: AUD first, SPS/PPS before keyframes (see [`annexb`]), a PCR and, for keyframes, the
+    /// form: AUD first, SPS/PPS before keyframes (see `annexb`), a PCR and, for keyframes, the
     /// random_access_indicator. Timestamps are 90 kHz. Without a video track nothing is written;
     /// a malformed frame is an error and nothing is written either.
     pub fn write_video(

@@ -1,6 +1,6 @@
 //! HLS for the tests: a media-playlist parser that keeps every syntax problem it meets
-//! (RFC 8216 §4), the project's stricter playlist contract on top of it (SPEC.md "Media
-//! behaviour": version 3, `#EXTINF:x.xxx,`, TARGETDURATION never below an EXTINF, relative
+//! (RFC 8216 §4), the project's stricter playlist contract on top of it (README "Behaviour":
+//! version 3, `#EXTINF:x.xxx,`, TARGETDURATION never below an EXTINF, relative
 //! `.ts` URIs), a poller that waits for a live playlist to fill, and a segment judge (TS
 //! structure, then ffprobe and a full decode).
 
