@@ -13,13 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::api::{
-    LiveStat, Metrics, api_get, base64url, delete_key, envelope, get_key, is_channel_key, livestat,
-    metrics, reset_key, sign_hs256, unix_now, wait_metrics, wait_players,
+    LiveStat, Metrics, api_get, delete_key, envelope, get_key, is_channel_key, livestat, metrics,
+    reset_key, sign_hs256, unix_now, wait_metrics, wait_players,
 };
 use common::hls::{fetch, resolve, wait_playlist};
 use common::http::http_status;
 use common::httpflv::wait_not_live;
 use common::{Player, Publisher, Server, TestDir, default_clip};
+use livego::api::base64url;
 use serde_json::Value;
 
 /// Publishing to `live/NAME` is refused: ffmpeg gives up with an error within 10 s.
@@ -261,12 +262,12 @@ fn jwt_protects_control() {
     let expired = sign_hs256(&claims(now - 3600), SECRET);
     let alg_none = format!(
         "{}.{}.",
-        base64url(br#"{"alg":"none","typ":"JWT"}"#),
-        base64url(claims(now + 3600).as_bytes())
+        base64url::encode(br#"{"alg":"none","typ":"JWT"}"#),
+        base64url::encode(claims(now + 3600).as_bytes())
     );
     let tampered = {
         let parts: Vec<&str> = good.split('.').collect();
-        let forged = base64url(claims(now + 7200).as_bytes());
+        let forged = base64url::encode(claims(now + 7200).as_bytes());
         format!("{}.{forged}.{}", parts[0], parts[2])
     };
     let bad = [

@@ -2,6 +2,7 @@
 //! authorization), HS256 JWT verification, the JSON response bodies, the routes, and the
 //! `/metrics` exposition text.
 
+pub mod base64url;
 pub mod json;
 pub mod jwt;
 pub mod keys;

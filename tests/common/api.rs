@@ -1,11 +1,12 @@
 //! The control API as the tests call it: channel keys (`/control/get|reset|delete`), the
 //! live statistics (`/stat/livestat`), the Prometheus metrics (`/metrics`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
-//! with the library's HMAC-SHA256 and an in-test base64url (RFC 4648 §5, no padding).
+//! with ring's HMAC-SHA256 and the library's base64url (RFC 4648 §5, no padding).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use livego::api::base64url;
 use ring::hmac;
 use serde_json::Value;
 
@@ -186,34 +187,16 @@ pub fn wait_players(
     }
 }
 
-/// base64url without padding (RFC 4648 §5, as JWS uses it).
-pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// A compact JWS: `header.claims.signature` with the given header JSON, signed HS256 with
 /// `secret` (the header's `alg` is not looked at: tests use this to forge tokens too).
 pub fn sign_jws(header_json: &str, claims_json: &str, secret: &[u8]) -> String {
     let input = format!(
         "{}.{}",
-        base64url(header_json.as_bytes()),
-        base64url(claims_json.as_bytes())
+        base64url::encode(header_json.as_bytes()),
+        base64url::encode(claims_json.as_bytes())
     );
     let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
-    format!("{input}.{}", base64url(mac.as_ref()))
+    format!("{input}.{}", base64url::encode(mac.as_ref()))
 }
 
 /// An HS256 JWT over `claims_json` (`{"alg":"HS256","typ":"JWT"}`).
