@@ -8,8 +8,9 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
+use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::AsyncWrite;
 use glommio::net::TcpStream;
+use socket2::SockRef;
 
 use super::read_timer::ReadTimer;
 use super::readiness::{Readiness, Watched};
@@ -53,6 +55,15 @@ pub struct Conn {
 impl AsRawFd for Conn {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.stream.borrow().as_raw_fd()
+    }
+}
+
+/// For `socket2::SockRef`, which makes the nonblocking socket calls.
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to `stream`, which this connection owns and closes
+        // only when dropped, so it stays open for as long as `self` is borrowed.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }
 
@@ -134,23 +145,13 @@ impl Conn {
         let want = self.read_size.get().min(max);
         buf.reserve(want);
         let room = &mut buf.spare_capacity_mut()[..want];
-        // SAFETY: `fd` is this connection's open socket; the pointer and length describe
-        // `room`, which the kernel only writes.
-        let n = unsafe {
-            libc::recv(
-                self.as_raw_fd(),
-                room.as_mut_ptr().cast(),
-                want,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        // A would-block (nothing now) and end of stream are both 0 from `sent_or_refused`.
-        let got = match sent_or_refused(n)? {
-            0 if n < 0 => {
+        let got = match SockRef::from(self).recv_with_flags(room, libc::MSG_DONTWAIT) {
+            Ok(got) => got,
+            Err(e) if is_retry(&e) => {
                 self.drained.set(true);
                 return Ok(None);
             }
-            got => got,
+            Err(e) => return Err(e),
         };
         // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity.
         unsafe { buf.set_len(buf.len() + got) };
@@ -162,42 +163,14 @@ impl Conn {
 
     /// Send what the socket takes now without waiting (0 when its buffer is full).
     pub fn try_send(&self, data: &[u8]) -> io::Result<usize> {
-        let fd = self.as_raw_fd();
-        // SAFETY: `fd` is this connection's open socket; the pointer and length describe `data`.
-        let n = unsafe {
-            libc::send(
-                fd,
-                data.as_ptr().cast(),
-                data.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        sent_or_refused(n)
+        sent_or_refused(SockRef::from(self).send_with_flags(data, SEND_FLAGS))
     }
 
     /// [`Conn::try_send`] of `first` then `second` in one system call (sendmsg with two
     /// buffers); returns how many bytes of the two went out.
     pub fn try_send_parts(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
-        let fd = self.as_raw_fd();
-        let mut iov = [
-            libc::iovec {
-                iov_base: first.as_ptr() as *mut libc::c_void,
-                iov_len: first.len(),
-            },
-            libc::iovec {
-                iov_base: second.as_ptr() as *mut libc::c_void,
-                iov_len: second.len(),
-            },
-        ];
-        // SAFETY: a zeroed msghdr is valid; it points at `iov`, whose entries describe the two
-        // borrowed slices, all alive for the duration of the call, which only reads them.
-        let n = unsafe {
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = iov.as_mut_ptr();
-            msg.msg_iovlen = iov.len();
-            libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-        };
-        sent_or_refused(n)
+        let parts = [IoSlice::new(first), IoSlice::new(second)];
+        sent_or_refused(SockRef::from(self).send_vectored_with_flags(&parts, SEND_FLAGS))
     }
 
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
@@ -229,16 +202,23 @@ fn next_read_size(want: usize, got: usize) -> usize {
 
 /// A nonblocking send's (or receive's) result: bytes moved, 0 when the socket cannot take
 /// (or has) any now, or the error.
-fn sent_or_refused(n: isize) -> io::Result<usize> {
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let err = io::Error::last_os_error();
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-        _ => Err(err),
+fn sent_or_refused(sent: io::Result<usize>) -> io::Result<usize> {
+    match sent {
+        Err(e) if is_retry(&e) => Ok(0),
+        sent => sent,
     }
 }
+
+/// The socket has nothing (or no room) now, or the call was interrupted: try again later.
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// Nonblocking, and a peer that went away is an error, not a SIGPIPE.
+const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 
 /// A client connection, plain or TLS (`TlsConn`). Plain sockets are used directly, so the
 /// plain path costs nothing extra.
