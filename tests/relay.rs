@@ -310,7 +310,8 @@ fn wrong_relay_parameters_get_400_with_usage() {
 }
 /// `/control/push` to an rtmps:// target (server `a` with a self-signed certificate): with
 /// `enable_tls_verify: false` the stream arrives and plays; with the default (verify against
-/// the system CAs) the push fails with a log line naming the certificate.
+/// the system CAs) the push fails with a log line naming the certificate, unless the
+/// certificate is in `SSL_CERT_FILE`.
 #[test]
 fn push_to_an_rtmps_target() {
     let rtmps = Rtmps::new();
@@ -355,6 +356,20 @@ fn push_to_an_rtmps_target() {
         thread::sleep(Duration::from_millis(200));
     }
     assert!(livestat(&a, None).publishers_of("live/z").is_empty());
+
+    // Verifying against CA certificates found where OpenSSL looks (here SSL_CERT_FILE, which
+    // holds the target's own certificate): accepted.
+    let cert = rtmps.cert.to_str().expect("UTF-8 path");
+    let trusting_the_file = Server::start_env("", &[("SSL_CERT_FILE", cert)]);
+    let (_url, _publisher) = live_stream(&trusting_the_file, "out");
+    let target = rtmps.url("w");
+    let started = relay(&trusting_the_file, "push", "start", "out", &target);
+    envelope(&started, 200, "push start");
+    assert!(
+        wait_publisher(&a, "live/w", true, Duration::from_secs(10)),
+        "no publisher on the RTMPS target: {}",
+        trusting_the_file.log()
+    );
 }
 
 /// `/control/pull` from an rtmps:// origin (self-signed, `enable_tls_verify: false`).

@@ -22,9 +22,6 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 
 use super::conn::Conn;
 
-/// The system CA bundle relay targets are verified against (`enable_tls_verify`).
-pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 /// Load a certificate chain and key (PEM); errors name the config keys (`cert_key`,
 /// `key_key`) and the files.
 pub fn server_config(
@@ -52,21 +49,24 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The client configuration of rtmps:// relays: with `verify`, certificates must chain to
-/// [`CA_BUNDLE`] and match the host; without, any certificate is accepted (the handshake
+/// The client configuration of rtmps:// relays: with `verify`, certificates must chain to the
+/// platform's CA certificates (found by `rustls-native-certs`: the system bundle, or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and match the host; without, any certificate is accepted (the handshake
 /// signatures are still checked, so the peer holds the certificate's key).
 pub fn client_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
     let config = if verify {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(CA_BUNDLE)
-            .and_then(|certs| certs.collect())
-            .map_err(|e| format!("CA bundle {CA_BUNDLE}: {e}"))?;
+        let found = rustls_native_certs::load_native_certs();
         let mut roots = RootCertStore::empty();
-        let (added, _ignored) = roots.add_parsable_certificates(certs);
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
-            return Err(format!("CA bundle {CA_BUNDLE}: no usable certificate"));
+            let why = match found.errors.first() {
+                Some(e) => format!(": {e}"),
+                None => String::new(),
+            };
+            return Err(format!("no usable system CA certificate{why}"));
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {

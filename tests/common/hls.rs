@@ -371,7 +371,9 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
         .arg("-out")
         .arg(&cert)
         .args(["-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"]);
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // An end-entity certificate, so that clients may also trust it as its own root.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"]);
     let ran = run(&mut cmd, Duration::from_secs(60));
     assert!(ran.success(), "openssl req: {}", ran.stderr);
     (cert, key)
