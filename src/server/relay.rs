@@ -24,7 +24,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future;
@@ -270,8 +270,8 @@ async fn static_push(
 /// Run a relay's connection `attempt` (a push or a pull): the first at once, then, after a
 /// failed or dropped connection (Err), another after 1, 2, 4 … 30 s (1 s again after a
 /// connection that went live) as long as `live()` and not `stop`. Ends when an attempt ends
-/// for good (Ok: its stream ended, or it was stopped), when stopped while waiting (Ok), or
-/// with the last error when it gives up; logs each retry.
+/// for good (Ok: its stream ended, or it was stopped) or with the last error when it gives up;
+/// logs each retry.
 async fn retrying<Attempt, Connection>(
     listed: &RelayStats,
     stop: &AtomicBool,
@@ -297,14 +297,8 @@ where
         };
         log::warn!("{what}: {}; retry in {backoff:?}", Peer(&error));
         listed.set_state(RelayState::Retrying);
-        let until = Instant::now() + backoff;
-        while Instant::now() < until {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            glommio::timer::sleep(left.min(Duration::from_millis(100))).await;
-        }
+        // A stop while waiting ends the relay from outside (`spawn` races it with `stopped`).
+        glommio::timer::sleep(backoff).await;
         if !live() {
             return Err(format!("{error}; the stream ended meanwhile"));
         }
