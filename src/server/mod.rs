@@ -18,6 +18,7 @@ mod relay;
 mod rtmp;
 mod shutdown;
 mod signals;
+mod stoppable;
 mod tls;
 mod watchdog;
 mod writer;

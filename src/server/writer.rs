@@ -11,10 +11,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
-use glommio::Task;
 
 use super::conn::Transport;
 use super::core::CoreContext;
+use super::stoppable::{self, Stoppable};
 use crate::stream::queue::{Delivery, IDLE_CAPACITY, Outbox, QueueState};
 
 /// Bytes a writer gathers into one socket write.
@@ -27,14 +27,14 @@ pub trait Framing {
 }
 
 /// [`run`] as a task of its own, so that a queued frame wakes only the writer, not the
-/// connection's reader and the futures around it. Dropping the returned task cancels it.
+/// connection's reader and the futures around it. Dropping the returned task stops it.
 pub fn spawn(
     conn: Rc<Transport>,
     outbox: Rc<Outbox>,
     ctx: Rc<CoreContext>,
     framing: impl Framing + 'static,
-) -> Task<Result<(), String>> {
-    glommio::spawn_local(async move {
+) -> Stoppable<Result<(), String>> {
+    stoppable::spawn(async move {
         let linger = ctx.shared.config.read_timeout();
         run(&conn, &outbox, &ctx.write_scratch, linger, framing).await
     })
