@@ -14,6 +14,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub uptime_seconds: f64,
+    /// Bytes allocated and not yet freed (the allocator's count); None when it cannot tell.
+    pub heap_bytes: Option<u64>,
     /// Open client connections (all protocols, all cores).
     pub connections: usize,
     /// Per protocol: its name, publishers and players.
@@ -52,6 +54,14 @@ pub fn render(snapshot: &Snapshot) -> String {
         "Seconds since the server started.",
     );
     out.sample("livego_uptime_seconds", &[], snapshot.uptime_seconds);
+    if let Some(bytes) = snapshot.heap_bytes {
+        out.family(
+            "livego_heap_bytes",
+            "gauge",
+            "Bytes allocated and not yet freed, as the allocator counts them: unlike RSS, it falls back when memory is freed, so a leak shows as a rising floor.",
+        );
+        out.sample("livego_heap_bytes", &[], bytes);
+    }
     out.family(
         "livego_connections",
         "gauge",
@@ -182,6 +192,7 @@ mod tests {
     fn snapshot() -> Snapshot {
         Snapshot {
             uptime_seconds: 12.5,
+            heap_bytes: Some(4096),
             connections: 7,
             protocols: vec![("rtmp", 1, 3), ("rtmps", 0, 1), ("http-flv", 0, 2)],
             relays: vec![("push", "live", 1), ("pull", "retrying", 0)],
@@ -223,6 +234,9 @@ livego_build_info{{version=\"{version}\"}} 1
 # HELP livego_uptime_seconds Seconds since the server started.
 # TYPE livego_uptime_seconds gauge
 livego_uptime_seconds 12.5
+# HELP livego_heap_bytes Bytes allocated and not yet freed, as the allocator counts them: unlike RSS, it falls back when memory is freed, so a leak shows as a rising floor.
+# TYPE livego_heap_bytes gauge
+livego_heap_bytes 4096
 # HELP livego_connections Open client connections, all protocols.
 # TYPE livego_connections gauge
 livego_connections 7

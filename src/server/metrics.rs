@@ -49,10 +49,25 @@ fn snapshot(ctx: &CoreContext) -> Snapshot {
         .collect();
     Snapshot {
         uptime_seconds: shared.started.elapsed().as_secs_f64(),
+        heap_bytes: heap_bytes(),
         connections: shared.connections.open(),
         protocols,
         relays,
         totals: shared.stats.totals(),
         cores,
     }
+}
+
+/// Bytes glibc's allocator has handed out and not got back, over every arena (mmapped chunks
+/// included).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_bytes() -> Option<u64> {
+    // SAFETY: mallinfo2 has no preconditions; it locks each arena while it reads it.
+    let info = unsafe { libc::mallinfo2() };
+    Some((info.uordblks + info.hblkhd) as u64)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_bytes() -> Option<u64> {
+    None
 }
