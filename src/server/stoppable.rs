@@ -136,9 +136,12 @@ mod tests {
         LIVE.with(Cell::get)
     }
 
+    /// Where a waiting task leaves its waker.
+    type WakerSlot = Rc<Cell<Option<Waker>>>;
+
     /// Bytes left allocated on an executor's thread after `rounds` tasks were spawned, left
     /// waiting for a waker held outside them, and had their handles dropped by `drop_handle`.
-    fn left_behind(drop_handle: fn(Rc<Cell<Option<Waker>>>) -> Box<dyn FnOnce()>) -> isize {
+    fn left_behind(drop_handle: fn(WakerSlot) -> Box<dyn FnOnce()>) -> isize {
         LocalExecutorBuilder::default()
             .spawn(move || async move {
                 // The first pass warms up what the executor keeps (queues, timers).
@@ -163,7 +166,7 @@ mod tests {
 
     /// A task that waits until woken through `slot`, holding the slot meanwhile (as a writer
     /// holds its outbox, which holds its waker).
-    async fn wait_on(slot: Rc<Cell<Option<Waker>>>) {
+    async fn wait_on(slot: WakerSlot) {
         poll_fn(|cx| {
             slot.set(Some(cx.waker().clone()));
             Poll::<()>::Pending
