@@ -11,7 +11,7 @@
 #   reconnects them all;
 # - a pull relay (soak-0 -> relay-N) is started and stopped every 5 to 15 s;
 # - the HLS playlist of soak-0 and its newest segment are fetched every 2 s.
-# Every 10 s the server's RSS, open fds, CPU (% of one core over the interval), players (from
+# Every 10 s the server's RSS, heap in use (`livego_heap_bytes`), open fds, CPU (% of one core over the interval), players (from
 # /metrics) and WARN/ERROR log lines so far are appended to OUT_DIR/soak.csv; each round's
 # verdict (non-slow players that failed, were disconnected or saw a frame hole) goes to
 # OUT_DIR/soak-rounds.csv. At the end OUT_DIR/soak.png plots the samples, and the script exits
@@ -124,7 +124,7 @@ loads+=($!)
 hls &
 loads+=($!)
 
-echo "seconds,rss_kb,fds,cpu_percent,players,log_warnings" > "$out/soak.csv"
+echo "seconds,rss_kb,heap_kb,fds,cpu_percent,players,log_warnings" > "$out/soak.csv"
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 start=$SECONDS
@@ -138,9 +138,11 @@ while ((SECONDS < end)); do
     last_ticks=$now_ticks last_time=$now
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
     fds=$(ls "/proc/$server_pid/fd" | wc -l)
-    players=$(curl -s "$api/metrics" | awk '/^livego_players\{/ {s += $2} END {print s + 0}')
+    metrics=$(curl -s "$api/metrics" || true)
+    players=$(awk '/^livego_players\{/ {s += $2} END {print s + 0}' <<<"$metrics")
+    heap=$(awk '/^livego_heap_bytes / {printf "%d", $2 / 1024}' <<<"$metrics")
     warnings=$(grep -c -E ' (WARN|ERROR) ' "$work/livego.log" || true)
-    echo "$((now - start)),$rss,$fds,$cpu,$players,$warnings" >> "$out/soak.csv"
+    echo "$((now - start)),$rss,${heap:-0},$fds,$cpu,$players,$warnings" >> "$out/soak.csv"
 done
 wait "${loads[@]}"
 grep -E ' (WARN|ERROR) ' "$work/livego.log" | sed -E 's/^\[[^]]*\] *//; s/[0-9.]+:[0-9]+/ADDR/g' |
@@ -160,8 +162,9 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
-    for a, (key, label) in zip(ax, [("rss_kb", "RSS (KB)"), ("fds", "open fds"),
+    fig, ax = plt.subplots(5, 1, figsize=(9, 12), sharex=True)
+    for a, (key, label) in zip(ax, [("rss_kb", "RSS (KB)"), ("heap_kb", "heap in use (KB)"),
+                                   ("fds", "open fds"),
                                    ("cpu_percent", "CPU (% of a core)"), ("players", "players")]):
         a.plot(t, col(key))
         a.set_ylabel(label)
@@ -178,10 +181,14 @@ second, last = rows[q:2 * q] or rows, rows[-q:] or rows
 peak = lambda rs, k: max(float(r[k]) for r in rs)
 base_rss, end_rss = peak(second, "rss_kb"), peak(last, "rss_kb")
 base_fds, end_fds = peak(second, "fds"), peak(last, "fds")
+# The heap's floor (between rounds) is where a leak shows: the lowest sample of each quarter.
+floor = lambda rs: min(float(r["heap_kb"]) for r in rs)
+base_heap, end_heap = floor(second), floor(last)
 lost = [r for r in rounds if any(int(r[k]) != 0 for k in ("failed", "disconnected", "frame_holes"))]
 print(f"samples {len(rows)}, rounds {len(rounds)}, rounds with lost media {len(lost)}")
 print(f"peak RSS after warm-up {base_rss:.0f} KB, in the last quarter {end_rss:.0f} KB; "
-      f"peak fds after warm-up {base_fds:.0f}, in the last quarter {end_fds:.0f}")
+      f"peak fds after warm-up {base_fds:.0f}, in the last quarter {end_fds:.0f}; "
+      f"lowest heap in use after warm-up {base_heap:.0f} KB, in the last quarter {end_heap:.0f} KB")
 ok = not lost and end_rss <= base_rss * 1.2 + 16384 and end_fds <= base_fds + 50
 print("verdict:", "ok" if ok else "FAILED")
 sys.exit(0 if ok else 1)
