@@ -1,5 +1,5 @@
 //! livego: a live streaming server (RTMP ingest; RTMP, HTTP-FLV and HLS playback) built
-//! thread-per-core on glommio. See README.md for the architecture and DESIGN notes.
+//! thread-per-core on glommio. docs/ARCHITECTURE.md is the map of the parts and the data flow.
 
 pub mod amf;
 pub mod api;

@@ -2,8 +2,8 @@
 //!
 //! The owner core builds a [`Frame`] per incoming message: the FLV tag bytes and, once some
 //! core has players of the stream, the RTMP chunk bytes (first chunk with a type-0 header, so
-//! any player can receive them whatever it saw before; README "Architecture"). Both are shared, refcounted,
-//! by every player on every core. A stream nobody plays yet (most of a busy ingest server's)
+//! any player can receive them whatever it saw before; docs/ARCHITECTURE.md). Both are
+//! shared, refcounted, by every player on every core. A stream nobody plays yet (most of a busy ingest server's)
 //! skips the RTMP form; a frame cached then gets it from the first player that needs it.
 
 use std::ops::Range;

@@ -3,7 +3,7 @@
 //!
 //! A publisher's session gets a [`Publication`] (this core becomes the owner); a player gets a
 //! [`Subscription`] that feeds its [`Outbox`]. Both end their part when dropped. The registry
-//! lock is taken only on publish/unpublish and on a core's first/last player of a stream.
+//! lock is taken on publish/unpublish and on each player's join and leave, never per frame.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -1,8 +1,8 @@
 //! The registry of live streams, shared by all cores: for each [`StreamKey`], the core that
 //! owns it (its publisher's) and the cores that have players for it.
 //!
-//! Touched on publish, unpublish and a core's first/last player of a stream, under a short
-//! lock; never per frame.
+//! Touched on publish, unpublish and each player's join and leave (it counts the players of
+//! a stream for `max_players_per_stream`), under a short lock; never per frame.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
