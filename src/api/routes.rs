@@ -140,6 +140,7 @@ fn stream_stat(conn: &ConnStats, now: Instant) -> StreamStat {
     }
 }
 
-fn reply(status: u16, body: String) -> Response {
+/// A JSON response of the control API (the body from [`json`]).
+pub fn reply(status: u16, body: String) -> Response {
     Response::new(status).body("application/json", body)
 }

@@ -54,7 +54,9 @@ pub enum ClientEvent {
     /// Audio, video or data from the server while playing (its own `|RtmpSampleAccess` and
     /// `onStatus` data messages left out).
     Media(Message),
-    /// Any other `onStatus` that is not an error (e.g. `NetStream.Play.UnpublishNotify`).
+    /// `NetStream.Play.UnpublishNotify` while playing: the stream's publisher left.
+    Unpublished,
+    /// Any other `onStatus` that is not an error (e.g. `NetStream.Play.PublishNotify`).
     Status { level: String, code: String },
     /// The server refused or ended the session; the driver should close the connection.
     Closed(String),
@@ -269,6 +271,9 @@ impl ClientSession {
             (Role::Play, "NetStream.Play.Start") if waiting => {
                 self.state = State::Playing;
                 events.push(ClientEvent::Playing);
+            }
+            (Role::Play, "NetStream.Play.UnpublishNotify") if self.state == State::Playing => {
+                events.push(ClientEvent::Unpublished);
             }
             _ if level == "error" => {
                 let verb = match self.role {
@@ -659,8 +664,7 @@ mod tests {
         };
         assert_eq!((video.type_id, video.timestamp), (msg_type::VIDEO, 40));
         assert_eq!(&video.payload[..], &big[..]);
-        let unpublish = status("status", "NetStream.Play.UnpublishNotify");
-        assert_eq!(pair.events[1..], [unpublish]);
+        assert_eq!(pair.events[1..], [ClientEvent::Unpublished]);
     }
 
     #[test]

@@ -37,6 +37,7 @@ use super::core::CoreContext;
 use super::publisher::Publisher;
 use super::tls::{self, TlsConn};
 use crate::api::json;
+use crate::api::routes::reply;
 use crate::http::{Request, Response};
 use crate::logline::Peer;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
@@ -94,10 +95,6 @@ impl Relays {
             .await;
         self.client_tls.get_or_init(|| made).clone()
     }
-}
-
-fn reply(status: u16, body: String) -> Response {
-    Response::new(status).body("application/json", body)
 }
 
 /// `/control/push` and `/control/pull`.
@@ -474,9 +471,7 @@ async fn pull(
                     }
                 }
                 ClientEvent::Closed(why) => return Err(why),
-                ClientEvent::Status { code, .. } if code.ends_with("UnpublishNotify") => {
-                    return Err("the remote stream ended".into());
-                }
+                ClientEvent::Unpublished => return Err("the remote stream ended".into()),
                 _ => {}
             }
         }
