@@ -38,11 +38,6 @@ const MAY_RUN_GLOMMIO: &[&str] = &["server", "bench", "bin", "main.rs"];
 /// Exceptions not yet mended (issue "Architecture"): file, the name it uses, why.
 const KNOWN: &[(&str, &str, &str)] = &[
     (
-        "src/rtmp/session.rs",
-        "crate::stream",
-        "uses the hub's player chunk size and media stream id",
-    ),
-    (
         "src/hls/store.rs",
         "crate::stream",
         "keys its streams by the hub's StreamKey",

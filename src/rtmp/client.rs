@@ -415,8 +415,7 @@ mod tests {
     use super::*;
     use crate::rtmp::chunk::encode_independent;
     use crate::rtmp::handshake::ServerHandshake;
-    use crate::rtmp::session::{Event, Session, stream_ended};
-    use crate::stream::frame::player_chunk_size;
+    use crate::rtmp::session::{Event, Session, player_chunk_size, stream_ended};
     use proptest::prelude::*;
 
     #[test]

@@ -14,7 +14,17 @@ use super::chunk::{self, ChunkSize, control};
 use super::message::{Message, msg_type, user_control};
 use crate::amf::{self, Value};
 use crate::logline::Peer;
-use crate::stream::frame::{MEDIA_STREAM_ID, player_chunk_size};
+
+/// Chunk size every player receives (sent with Set Chunk Size right after connect), so one
+/// chunk serialisation of a frame serves them all.
+pub const PLAYER_CHUNK_SIZE: u32 = 4096;
+/// Message stream id of the one NetStream a client gets from `createStream`.
+pub const MEDIA_STREAM_ID: u32 = 1;
+
+/// [`PLAYER_CHUNK_SIZE`] as a chunk size.
+pub fn player_chunk_size() -> ChunkSize {
+    ChunkSize::new(PLAYER_CHUNK_SIZE).expect("PLAYER_CHUNK_SIZE is a valid chunk size")
+}
 
 const CSID_COMMAND: u32 = 3;
 /// Window acknowledgement size and peer bandwidth we announce.
@@ -530,10 +540,7 @@ mod tests {
         let msgs = replies(&mut out);
         let types: Vec<u8> = msgs.iter().map(|m| m.0).collect();
         assert_eq!(types, vec![5, 6, 1, msg_type::COMMAND_AMF0]);
-        assert_eq!(
-            &msgs[2].2[..],
-            &crate::stream::frame::PLAYER_CHUNK_SIZE.to_be_bytes()
-        );
+        assert_eq!(&msgs[2].2[..], &PLAYER_CHUNK_SIZE.to_be_bytes());
         let result = &msgs[3].1;
         assert_eq!(result[0].as_str(), Some("_result"));
         assert_eq!(result[1].as_f64(), Some(1.0));

@@ -3,8 +3,8 @@
 //! The owner core builds a [`Frame`] per incoming message: the FLV tag bytes and, once some
 //! core has players of the stream, the RTMP chunk bytes (first chunk with a type-0 header, so
 //! any player can receive them whatever it saw before; docs/ARCHITECTURE.md). Both are
-//! shared, refcounted, by every player on every core. A stream nobody plays yet (most of a busy ingest server's)
-//! skips the RTMP form; a frame cached then gets it from the first player that needs it.
+//! shared, refcounted, by every player on every core. A stream nobody plays yet (most of a
+//! busy ingest server's) skips the RTMP form; a frame cached then gets it from the first player that needs it.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -12,14 +12,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Bytes, BytesMut};
 
 use crate::flv;
-use crate::rtmp::chunk::{self, ChunkSize};
+use crate::rtmp::chunk;
 use crate::rtmp::message::msg_type;
+use crate::rtmp::session::{MEDIA_STREAM_ID, player_chunk_size};
 
-/// Chunk size every player receives (sent with Set Chunk Size right after connect), so one
-/// chunk serialisation serves them all.
-pub const PLAYER_CHUNK_SIZE: u32 = 4096;
-/// Message stream id of the one NetStream a player gets from `createStream`.
-pub const MEDIA_STREAM_ID: u32 = 1;
 /// Chunk stream ids of shared media. Per-player messages use csid 2 and 3 only.
 pub const CSID_AUDIO: u32 = 4;
 pub const CSID_DATA: u32 = 5;
@@ -64,7 +60,7 @@ pub struct Frame {
     pub seq_header: bool,
     /// Length of the message body as published (the FLV tag's body: [`Frame::body`]).
     body_len: usize,
-    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`]), once
+    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`](crate::rtmp::session::PLAYER_CHUNK_SIZE)), once
     /// built ([`Frame::rtmp`]).
     rtmp: OnceLock<Bytes>,
     /// The FLV tag: 11-byte header, body, PreviousTagSize.
@@ -152,10 +148,6 @@ impl Frame {
     pub fn is_droppable_video(&self) -> bool {
         self.kind == FrameKind::Video && !self.seq_header
     }
-}
-
-pub fn player_chunk_size() -> ChunkSize {
-    ChunkSize::new(PLAYER_CHUNK_SIZE).expect("PLAYER_CHUNK_SIZE is a valid chunk size")
 }
 
 #[cfg(test)]
