@@ -6,7 +6,6 @@
 //! server started waiting for it, and an idle keep-alive connection is closed after the same
 //! time.
 
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +15,7 @@ use futures_lite::future;
 
 use super::conn::{Conn, SMALL_READ, Transport};
 use super::core::{CoreContext, Service};
+use super::error::ConnError;
 use super::tls::TlsConn;
 use super::{hls, httpflv, metrics, relay};
 use crate::api::routes;
@@ -34,7 +34,11 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
     let conn = Rc::new(conn);
     match request_loop(&conn, &ctx, service).await {
         Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
-        Err(e) => log::info!("{service} {}: {}: closing", conn.peer(), Peer(&e)),
+        Err(e) => log::info!(
+            "{service} {}: {}: closing",
+            conn.peer(),
+            Peer(&e.to_string())
+        ),
     }
 }
 
@@ -54,17 +58,14 @@ async fn request_loop(
     conn: &Rc<Transport>,
     ctx: &Rc<CoreContext>,
     service: Service,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let limits = Limits::default();
     let read_timeout = ctx.shared.config.read_timeout();
     let mut buf = BytesMut::new();
     loop {
         let timeout = async {
             glommio::timer::sleep(read_timeout).await;
-            Err(format!(
-                "no complete request within {} s",
-                ctx.shared.config.read_timeout
-            ))
+            Err(ConnError::RequestTimeout(ctx.shared.config.read_timeout))
         };
         let next = future::or(next_request(conn, &mut buf, &limits), timeout).await;
         let request = match next {
@@ -130,7 +131,7 @@ async fn next_request(
     conn: &Transport,
     buf: &mut BytesMut,
     limits: &Limits,
-) -> Result<Next, String> {
+) -> Result<Next, ConnError> {
     let mut continued = false;
     loop {
         match http::parse_request(buf, limits) {
@@ -139,20 +140,20 @@ async fn next_request(
                 continued = true;
                 conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                     .await
-                    .map_err(|e| format!("write error: {e}"))?;
+                    .map_err(ConnError::Write)?;
             }
             Ok(None) => {}
             Err(e) => {
                 let response = http::error_response(e.status(), &e.to_string());
                 let _ = send(conn, &response, false, false).await;
-                return Err(format!("bad request: {e}"));
+                return Err(ConnError::Protocol(format!("bad request: {e}")));
             }
         }
         match conn.read(buf, SMALL_READ).await {
             Ok(0) if buf.is_empty() => return Ok(Next::Closed),
-            Ok(0) => return Err("disconnected in the middle of a request".into()),
+            Ok(0) => return Err(ConnError::Disconnected("in the middle of a request")),
             Ok(_) => {}
-            Err(e) => return Err(format!("read error: {e}")),
+            Err(e) => return Err(ConnError::Read(e)),
         }
     }
 }
@@ -164,7 +165,7 @@ pub async fn send(
     response: &Response,
     keep_alive: bool,
     head_only: bool,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let mut head = BytesMut::new();
     response.encode(unix_now(), keep_alive, true, &mut head);
     let body = if head_only {
@@ -174,5 +175,5 @@ pub async fn send(
     };
     conn.write_all_parts(&head, body)
         .await
-        .map_err(|e: io::Error| format!("write error: {e}"))
+        .map_err(ConnError::Write)
 }

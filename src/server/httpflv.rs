@@ -11,6 +11,7 @@ use futures_lite::future;
 
 use super::conn::{PLAYER_READ, Transport};
 use super::core::CoreContext;
+use super::error::ConnError;
 use super::http::{send, unix_now};
 use super::writer::{self, Framing};
 use crate::flv;
@@ -24,7 +25,7 @@ pub async fn serve(
     conn: &Rc<Transport>,
     ctx: &Rc<CoreContext>,
     request: &Request,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let head_only = request.method == Method::Head;
     let key = match stream_of(ctx, &request.path) {
         Ok(key) => key,
@@ -38,9 +39,7 @@ pub async fn serve(
         .header("Content-Type", "video/x-flv")
         .header("Cache-Control", "no-cache")
         .encode_stream_head(unix_now(), chunked && !head_only, &mut head);
-    conn.write_all(&head)
-        .await
-        .map_err(|e| format!("write error: {e}"))?;
+    conn.write_all(&head).await.map_err(ConnError::Write)?;
     if head_only {
         return Ok(());
     }
@@ -88,14 +87,14 @@ fn stream_of(ctx: &CoreContext, path: &str) -> Result<StreamKey, Response> {
 }
 
 /// Resolves when the client closes its side (or sends garbage we do not read anyway).
-async fn watch_disconnect(conn: &Transport) -> Result<(), String> {
+async fn watch_disconnect(conn: &Transport) -> Result<(), ConnError> {
     let mut buf = BytesMut::new();
     loop {
         buf.clear();
         match conn.read(&mut buf, PLAYER_READ).await {
             Ok(0) => return Ok(()),
             Ok(_) => {}
-            Err(e) => return Err(format!("read error: {e}")),
+            Err(e) => return Err(ConnError::Read(e)),
         }
     }
 }

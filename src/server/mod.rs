@@ -6,6 +6,7 @@ mod archive;
 pub mod conn;
 pub mod core;
 mod core_threads;
+mod error;
 mod hls;
 mod http;
 mod httpflv;

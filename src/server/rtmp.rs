@@ -15,6 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::conn::{BIG_READ, PLAYER_READ, SMALL_READ, Transport};
 use super::core::CoreContext;
+use super::error::ConnError;
 use super::publisher::Publisher;
 use super::writer::{self, Framing};
 use crate::logline::Peer;
@@ -52,7 +53,12 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
         let result = reader.run().await;
         match &result {
             Ok(()) => log::info!("{}{}: closed", Who(&conn), reader.describe()),
-            Err(e) => log::warn!("{}{}: {}: closing", Who(&conn), reader.describe(), Peer(e)),
+            Err(e) => log::warn!(
+                "{}{}: {}: closing",
+                Who(&conn),
+                reader.describe(),
+                Peer(&e.to_string())
+            ),
         }
         outbox.close();
         future::pending::<()>().await
@@ -60,7 +66,7 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
     let writer = writer::spawn(conn.clone(), outbox.clone(), ctx, RtmpFraming::default());
     let write_half = async {
         if let Err(e) = writer.await {
-            log::info!("{}: {}", Who(&conn), Peer(&e));
+            log::info!("{}: {e}", Who(&conn));
         }
     };
     future::or(read_half, write_half).await;
@@ -110,12 +116,12 @@ impl Reader {
         }
     }
 
-    async fn run(&mut self) -> Result<(), String> {
+    async fn run(&mut self) -> Result<(), ConnError> {
         let read_timeout = self.ctx.shared.config.read_timeout();
         self.setup_deadline = Some(Instant::now() + read_timeout);
         self.conn
             .set_write_timeout(Some(self.ctx.shared.config.write_timeout()))
-            .map_err(|e| e.to_string())?;
+            .map_err(ConnError::Setup)?;
         let mut buf = BytesMut::new();
         let mut out = BytesMut::new();
         // Boxed: the handshake's state (two 1.5 KB randoms) would otherwise stay part of this
@@ -125,10 +131,10 @@ impl Reader {
         let mut chunks = ChunkReader::new(MAX_UNAUTHORISED_MESSAGE_LEN);
         let mut session = Session::new();
         loop {
-            while let Some(msg) = chunks.read_message(&mut buf).map_err(|e| e.to_string())? {
-                let event = session.handle(msg, &mut out).map_err(|e| e.to_string())?;
+            while let Some(msg) = chunks.read_message(&mut buf).map_err(ConnError::protocol)? {
+                let event = session.handle(msg, &mut out).map_err(ConnError::protocol)?;
                 if let Some(event) = event
-                    && !self.on_event(event, &mut session, &mut out)?
+                    && !self.on_event(event, &mut session, &mut out)
                 {
                     log::debug!("{}: closing after refusal", Who(&self.conn));
                     self.flush(&mut out);
@@ -149,28 +155,28 @@ impl Reader {
         }
     }
 
-    async fn handshake(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), String> {
+    async fn handshake(&mut self, buf: &mut BytesMut, out: &mut BytesMut) -> Result<(), ConnError> {
         let mut random = [0u8; RANDOM_LEN];
         SystemRandom::new()
             .fill(&mut random)
-            .map_err(|_| "no OS random source")?;
+            .map_err(|_| ConnError::Internal("no OS random source"))?;
         let mut handshake = ServerHandshake::new(self.ctx.uptime_ms(), &random);
         loop {
-            let status = handshake.feed(buf, out).map_err(|e| e.to_string())?;
+            let status = handshake.feed(buf, out).map_err(ConnError::protocol)?;
             self.flush(out);
             if status == HandshakeStatus::Done {
                 return Ok(());
             }
             if self.read(buf).await? == 0 {
-                return Err("disconnected during handshake".into());
+                return Err(ConnError::Disconnected("during handshake"));
             }
         }
     }
 
-    async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, String> {
+    async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, ConnError> {
         let config = &self.ctx.shared.config;
         let read_timeout = config.read_timeout();
-        let too_slow = || format!("did not publish or play within {} s", config.read_timeout);
+        let too_slow = || ConnError::SetupTimeout(config.read_timeout);
         // Until the connection publishes or plays, the whole read (over TLS: however many
         // records it takes) must end by the setup deadline.
         let setup_left = match (self.setup_deadline, &self.role) {
@@ -216,9 +222,9 @@ impl Reader {
             None => Err(too_slow()),
             Some(Ok(n)) => Ok(n),
             Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(format!("no data for {} s", config.read_timeout))
+                Err(ConnError::Idle(config.read_timeout))
             }
-            Some(Err(e)) => Err(format!("read error: {e}")),
+            Some(Err(e)) => Err(ConnError::Read(e)),
         }
     }
 
@@ -231,18 +237,13 @@ impl Reader {
         }
     }
 
-    /// Act on a session event; Ok(false) ends the connection after what is queued is sent.
-    fn on_event(
-        &mut self,
-        event: Event,
-        session: &mut Session,
-        out: &mut BytesMut,
-    ) -> Result<bool, String> {
+    /// Act on a session event; false ends the connection after what is queued is sent.
+    fn on_event(&mut self, event: Event, session: &mut Session, out: &mut BytesMut) -> bool {
         match event {
-            Event::Publish { app, name, .. } => Ok(self.publish(&app, &name, session, out)),
+            Event::Publish { app, name, .. } => self.publish(&app, &name, session, out),
             Event::Play { app, name, .. } => {
                 self.play(&app, &name, session, out);
-                Ok(true)
+                true
             }
             Event::Media(msg) => {
                 if let Role::Publisher(publisher) = &mut self.role {
@@ -254,11 +255,11 @@ impl Reader {
                         Err(Skip::Ignored | Skip::Empty | Skip::NotMedia) => {}
                     }
                 }
-                Ok(true)
+                true
             }
             Event::Stop => {
                 self.role = Role::None;
-                Ok(true)
+                true
             }
         }
     }

@@ -14,6 +14,7 @@ use futures_lite::future;
 
 use super::conn::Transport;
 use super::core::CoreContext;
+use super::error::ConnError;
 use super::stoppable::{self, Stoppable};
 use crate::stream::queue::{Delivery, IDLE_CAPACITY, Outbox, QueueState};
 
@@ -33,7 +34,7 @@ pub fn spawn(
     outbox: Rc<Outbox>,
     ctx: Rc<CoreContext>,
     framing: impl Framing + 'static,
-) -> Stoppable<Result<(), String>> {
+) -> Stoppable<Result<(), ConnError>> {
     stoppable::spawn(async move {
         let linger = ctx.shared.config.read_timeout();
         run(&conn, &outbox, &ctx.write_scratch, linger, framing).await
@@ -48,7 +49,7 @@ pub async fn run(
     scratch: &RefCell<Vec<u8>>,
     linger: Duration,
     mut framing: impl Framing,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let mut batch = Vec::new();
     loop {
         if outbox.stream_ended() {
@@ -61,9 +62,7 @@ pub async fn run(
                 false
             };
             if !future::or(more, gone).await {
-                return Err(format!(
-                    "the stream ended and did not come back within {linger:?}: closing"
-                ));
+                return Err(ConnError::StreamGone(linger));
             }
         } else {
             outbox.ready().await;
@@ -71,10 +70,7 @@ pub async fn run(
         outbox.take_batch(WRITE_BATCH, &mut batch);
         if batch.is_empty() {
             return match outbox.state() {
-                QueueState::Lagging => Err(format!(
-                    "player more than {} ms behind: disconnected",
-                    outbox.limit_ms()
-                )),
+                QueueState::Lagging => Err(ConnError::Lagging(outbox.limit_ms())),
                 _ => Ok(()),
             };
         }
@@ -83,20 +79,15 @@ pub async fn run(
             buf.clear();
             let more = framing.encode(&mut batch, &mut buf);
             batch.shrink_to(IDLE_CAPACITY);
-            let sent = conn
-                .try_send(&buf)
-                .map_err(|e| format!("write error: {e}"))?;
+            let sent = conn.try_send(&buf).map_err(ConnError::Write)?;
             (buf[sent..].to_vec(), more)
         };
         // TLS: the batch is in the session, encrypted; what the socket did not take is sent here.
         if !unsent.is_empty() || conn.wants_write() {
             let started = Instant::now();
-            conn.write_all(&unsent).await.map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut => {
-                    format!("write stalled for {:?}: disconnected", started.elapsed())
-                }
-                _ => format!("write error: {e}"),
-            })?;
+            conn.write_all(&unsent)
+                .await
+                .map_err(|e| ConnError::from_write(e, started.elapsed()))?;
         }
         if !more {
             return Ok(());

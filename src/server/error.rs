@@ -1,0 +1,105 @@
+//! Why a connection ended ([`ConnError`]): one typed error for the connection drivers (RTMP,
+//! HTTP, HTTP-FLV and the players' writers), logged once where the connection ends. Its
+//! `Display` is the text of that log line.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub enum ConnError {
+    /// Reading from the socket failed.
+    Read(io::Error),
+    /// Writing to the socket failed.
+    Write(io::Error),
+    /// The socket could not be set up (options, TLS session).
+    Setup(io::Error),
+    /// The peer closed the connection in the middle of a phase (named).
+    Disconnected(&'static str),
+    /// The peer broke its protocol: what the parser said.
+    Protocol(String),
+    /// An RTMP client did not publish or play within `read_timeout` (seconds).
+    SetupTimeout(u64),
+    /// A publisher or an HTTP client sent nothing for `read_timeout` (seconds).
+    Idle(u64),
+    /// An HTTP request did not arrive in full within `read_timeout` (seconds).
+    RequestTimeout(u64),
+    /// A player fell more than its queue's limit (ms) behind.
+    Lagging(u32),
+    /// A write could not go out for this long (`write_timeout`).
+    WriteStalled(Duration),
+    /// The stream a player plays ended and did not come back within this long.
+    StreamGone(Duration),
+    /// The server itself could not go on (e.g. no random source).
+    Internal(&'static str),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Read(e) => write!(f, "read error: {e}"),
+            ConnError::Write(e) => write!(f, "write error: {e}"),
+            ConnError::Setup(e) => write!(f, "socket setup: {e}"),
+            ConnError::Disconnected(phase) => write!(f, "disconnected {phase}"),
+            ConnError::Protocol(why) => f.write_str(why),
+            ConnError::SetupTimeout(s) => write!(f, "did not publish or play within {s} s"),
+            ConnError::Idle(s) => write!(f, "no data for {s} s"),
+            ConnError::RequestTimeout(s) => write!(f, "no complete request within {s} s"),
+            ConnError::Lagging(ms) => write!(f, "player more than {ms} ms behind: disconnected"),
+            ConnError::WriteStalled(d) => write!(f, "write stalled for {d:?}: disconnected"),
+            ConnError::StreamGone(d) => {
+                write!(
+                    f,
+                    "the stream ended and did not come back within {d:?}: closing"
+                )
+            }
+            ConnError::Internal(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+impl ConnError {
+    /// A write error, told apart from a write that stalled past `write_timeout`.
+    pub fn from_write(e: io::Error, stalled_for: Duration) -> ConnError {
+        match e.kind() {
+            io::ErrorKind::TimedOut => ConnError::WriteStalled(stalled_for),
+            _ => ConnError::Write(e),
+        }
+    }
+
+    /// A protocol error from one of the sans-IO parsers.
+    pub fn protocol(e: impl fmt::Display) -> ConnError {
+        ConnError::Protocol(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_texts_name_the_cause() {
+        let texts = [
+            ConnError::Read(io::Error::from(io::ErrorKind::ConnectionReset)).to_string(),
+            ConnError::Disconnected("during handshake").to_string(),
+            ConnError::SetupTimeout(10).to_string(),
+            ConnError::Lagging(5000).to_string(),
+            ConnError::from_write(io::ErrorKind::TimedOut.into(), Duration::from_secs(5))
+                .to_string(),
+            ConnError::from_write(io::ErrorKind::BrokenPipe.into(), Duration::ZERO).to_string(),
+        ];
+        assert_eq!(
+            texts,
+            [
+                "read error: connection reset",
+                "disconnected during handshake",
+                "did not publish or play within 10 s",
+                "player more than 5000 ms behind: disconnected",
+                "write stalled for 5s: disconnected",
+                "write error: broken pipe",
+            ]
+        );
+    }
+}
