@@ -1,6 +1,6 @@
 //! Why a connection ended ([`ConnError`]): one typed error for the connection drivers (RTMP,
-//! HTTP, HTTP-FLV and the players' writers), logged once where the connection ends. Its
-//! `Display` is the text of that log line.
+//! HTTP, HTTP-FLV, the players' writers and the relays), logged once where the connection
+//! ends. Its `Display` is the text of that log line.
 
 use std::fmt;
 use std::io;
@@ -24,7 +24,7 @@ pub enum ConnError {
     Idle(u64),
     /// An HTTP request did not arrive in full within `read_timeout` (seconds).
     RequestTimeout(u64),
-    /// A player fell more than its queue's limit (ms) behind.
+    /// A player or push relay fell more than its queue's limit (ms) behind.
     Lagging(u32),
     /// A write could not go out for this long (`write_timeout`).
     WriteStalled(Duration),
@@ -32,6 +32,25 @@ pub enum ConnError {
     StreamGone(Duration),
     /// The server itself could not go on (e.g. no random source).
     Internal(&'static str),
+    /// A relay's remote host name could not be resolved (no error: it has no address).
+    Resolve {
+        address: String,
+        error: Option<io::Error>,
+    },
+    /// A relay could not connect to its remote server.
+    Connect { address: String, error: io::Error },
+    /// A relay's TLS session could not be set up.
+    Tls(String),
+    /// The publish or play was refused (by the remote server, or here), and why.
+    Refused(String),
+    /// A pull relay's remote stream ended (`NetStream.Play.UnpublishNotify`).
+    RemoteEnded,
+    /// A relay's remote server closed the connection.
+    RemoteClosed,
+    /// A relay's remote server did not get to publishing or playing within this long.
+    NoAnswer(Duration),
+    /// A relay gave up after this error because its local stream ended meanwhile.
+    StreamEndedAfter(Box<ConnError>),
 }
 
 impl fmt::Display for ConnError {
@@ -45,7 +64,7 @@ impl fmt::Display for ConnError {
             ConnError::SetupTimeout(s) => write!(f, "did not publish or play within {s} s"),
             ConnError::Idle(s) => write!(f, "no data for {s} s"),
             ConnError::RequestTimeout(s) => write!(f, "no complete request within {s} s"),
-            ConnError::Lagging(ms) => write!(f, "player more than {ms} ms behind: disconnected"),
+            ConnError::Lagging(ms) => write!(f, "more than {ms} ms behind: disconnected"),
             ConnError::WriteStalled(d) => write!(f, "write stalled for {d:?}: disconnected"),
             ConnError::StreamGone(d) => {
                 write!(
@@ -54,6 +73,17 @@ impl fmt::Display for ConnError {
                 )
             }
             ConnError::Internal(why) => f.write_str(why),
+            ConnError::Resolve { address, error } => match error {
+                Some(e) => write!(f, "cannot resolve {address}: {e}"),
+                None => write!(f, "{address} resolves to no address"),
+            },
+            ConnError::Connect { address, error } => write!(f, "connect to {address}: {error}"),
+            ConnError::Tls(why) => write!(f, "TLS: {why}"),
+            ConnError::Refused(why) => f.write_str(why),
+            ConnError::RemoteEnded => f.write_str("the remote stream ended"),
+            ConnError::RemoteClosed => f.write_str("the remote server closed the connection"),
+            ConnError::NoAnswer(d) => write!(f, "no answer within {d:?}"),
+            ConnError::StreamEndedAfter(e) => write!(f, "{e}; the stream ended meanwhile"),
         }
     }
 }
@@ -96,7 +126,7 @@ mod tests {
                 "read error: connection reset",
                 "disconnected during handshake",
                 "did not publish or play within 10 s",
-                "player more than 5000 ms behind: disconnected",
+                "more than 5000 ms behind: disconnected",
                 "write stalled for 5s: disconnected",
                 "write error: broken pipe",
             ]

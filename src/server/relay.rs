@@ -34,6 +34,7 @@ use rustls::ClientConfig;
 
 use super::conn::{BIG_READ, Conn, Transport};
 use super::core::CoreContext;
+use super::error::ConnError;
 use super::publisher::Publisher;
 use super::tls::{self, TlsConn};
 use crate::api::json;
@@ -190,7 +191,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
         .await;
         match result {
             Ok(()) => log::info!("{what}: ended"),
-            Err(e) => log::warn!("{what}: {}", Peer(&e)),
+            Err(e) => log::warn!("{what}: {}", Peer(&e.to_string())),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
         let mut running = ctx.shared.relays.lock();
@@ -260,7 +261,7 @@ async fn static_push(
     let attempt = || push(ctx, key, remote.clone(), &never, &listed.stats);
     match retrying(&listed.stats, &never, live, &what, attempt).await {
         Ok(()) => log::info!("{what}: ended"),
-        Err(e) => log::warn!("{what}: {}", Peer(&e)),
+        Err(e) => log::warn!("{what}: {}", Peer(&e.to_string())),
     }
 }
 
@@ -275,10 +276,10 @@ async fn retrying<Attempt, Connection>(
     live: impl Fn() -> bool,
     what: &str,
     mut attempt: Attempt,
-) -> Result<(), String>
+) -> Result<(), ConnError>
 where
     Attempt: FnMut() -> Connection,
-    Connection: Future<Output = Result<(), String>>,
+    Connection: Future<Output = Result<(), ConnError>>,
 {
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -292,12 +293,12 @@ where
             Err(e) if stop.load(Ordering::Relaxed) || !live() => return Err(e),
             Err(e) => e,
         };
-        log::warn!("{what}: {}; retry in {backoff:?}", Peer(&error));
+        log::warn!("{what}: {}; retry in {backoff:?}", Peer(&error.to_string()));
         listed.set_state(RelayState::Retrying);
         // A stop while waiting ends the relay from outside (`spawn` races it with `stopped`).
         glommio::timer::sleep(backoff).await;
         if !live() {
-            return Err(format!("{error}; the stream ended meanwhile"));
+            return Err(ConnError::StreamEndedAfter(Box::new(error)));
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -305,7 +306,7 @@ where
 
 /// The first address of `HOST:PORT`. A name is resolved on the executor's blocking thread
 /// (getaddrinfo may wait seconds for a DNS server), never on the core itself.
-async fn resolve(address: &str) -> Result<SocketAddr, String> {
+async fn resolve(address: &str) -> Result<SocketAddr, ConnError> {
     if let Ok(addr) = address.parse() {
         return Ok(addr);
     }
@@ -315,13 +316,19 @@ async fn resolve(address: &str) -> Result<SocketAddr, String> {
         .await;
     match resolved {
         Ok(Some(addr)) => Ok(addr),
-        Ok(None) => Err(format!("{address} resolves to no address")),
-        Err(e) => Err(format!("cannot resolve {address}: {e}")),
+        Ok(None) => Err(ConnError::Resolve {
+            address: address.to_string(),
+            error: None,
+        }),
+        Err(e) => Err(ConnError::Resolve {
+            address: address.to_string(),
+            error: Some(e),
+        }),
     }
 }
 
 /// Connect to `remote` and run the client session until it publishes or plays.
-async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, String> {
+async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, ConnError> {
     let address = format!("{}:{}", remote.host, remote.port);
     let addr = resolve(&address).await?;
     let tls = match remote.tls {
@@ -329,33 +336,37 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
             ctx.shared
                 .relays
                 .client_tls(ctx.shared.config.enable_tls_verify)
-                .await?,
+                .await
+                .map_err(ConnError::Tls)?,
         ),
         false => None,
     };
     let setup = async {
+        let connect_error = |error| ConnError::Connect {
+            address: address.clone(),
+            error,
+        };
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("connect to {address}: {e}"))?;
-        let conn =
-            Conn::new(stream, &ctx.readiness).map_err(|e| format!("connect to {address}: {e}"))?;
+            .map_err(|e| connect_error(e.into()))?;
+        let conn = Conn::new(stream, &ctx.readiness).map_err(connect_error)?;
         let conn = match tls {
             Some(config) => TlsConn::client(conn, config, &remote.host)
                 .map(|tls| Transport::Tls(Box::new(tls)))
-                .map_err(|e| format!("TLS: {e}"))?,
+                .map_err(|e| ConnError::Tls(e.to_string()))?,
             None => Transport::Plain(Rc::new(conn)),
         };
         let mut seed = [0u8; RANDOM_LEN];
         SystemRandom::new()
             .fill(&mut seed)
-            .map_err(|_| "no OS random source")?;
+            .map_err(|_| ConnError::Internal("no OS random source"))?;
         let session = RefCell::new(ClientSession::new(remote, role, ctx.uptime_ms(), &seed));
         let (mut input, mut out) = (BytesMut::new(), BytesMut::new());
         session.borrow_mut().start(&mut out);
         loop {
             let events = exchange(&conn, &session, &mut input, &mut out).await?;
-            if let Some(pending) = setup_outcome(events)? {
-                conn.write_all(&out).await.map_err(|e| e.to_string())?;
+            if let Some(pending) = setup_outcome(events).map_err(ConnError::Refused)? {
+                conn.write_all(&out).await.map_err(ConnError::Write)?;
                 return Ok(Opened {
                     conn,
                     session,
@@ -367,7 +378,7 @@ async fn open(ctx: &CoreContext, remote: RtmpUrl, role: Role) -> Result<Opened, 
     };
     let timeout = async {
         glommio::timer::sleep(SETUP_TIMEOUT).await;
-        Err(format!("no answer within {SETUP_TIMEOUT:?}"))
+        Err(ConnError::NoAnswer(SETUP_TIMEOUT))
     };
     future::or(setup, timeout).await
 }
@@ -379,7 +390,7 @@ async fn push(
     remote: RtmpUrl,
     stop: &AtomicBool,
     listed: &RelayStats,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let Opened {
         conn,
         session,
@@ -391,7 +402,7 @@ async fn push(
     let _subscription = ctx
         .hub
         .subscribe(key.clone(), outbox.clone())
-        .map_err(|_| format!("{key} has too many players"))?;
+        .map_err(|_| ConnError::Refused(format!("{key} has too many players")))?;
     let send = async {
         let (mut batch, mut out) = (Vec::new(), BytesMut::new());
         loop {
@@ -401,7 +412,7 @@ async fn push(
             }
             outbox.take_batch(super::writer::WRITE_BATCH, &mut batch);
             if batch.is_empty() {
-                return Err(format!("fell more than {} ms behind", outbox.limit_ms()));
+                return Err(ConnError::Lagging(outbox.limit_ms()));
             }
             for item in batch.drain(..) {
                 match item {
@@ -416,9 +427,7 @@ async fn push(
                     Delivery::StreamStart | Delivery::Raw(_) => {}
                 }
             }
-            conn.write_all(&out)
-                .await
-                .map_err(|e| format!("write error: {e}"))?;
+            conn.write_all(&out).await.map_err(ConnError::Write)?;
             out.clear();
         }
     };
@@ -428,7 +437,7 @@ async fn push(
         loop {
             for event in exchange(&conn, &session, &mut input, &mut out).await? {
                 if let ClientEvent::Closed(why) = event {
-                    return Err(why);
+                    return Err(ConnError::Refused(why));
                 }
             }
         }
@@ -444,7 +453,7 @@ async fn pull(
     remote: RtmpUrl,
     stop: &AtomicBool,
     listed: &RelayStats,
-) -> Result<(), String> {
+) -> Result<(), ConnError> {
     let Opened {
         conn,
         session,
@@ -454,7 +463,7 @@ async fn pull(
     listed.set_state(RelayState::Live);
     let ends = (conn.peer(), conn.local());
     let mut publisher = Publisher::start(ctx, key.clone(), conn.rtmp_protocol(), ends)
-        .map_err(|_| format!("{key} is already being published"))?;
+        .map_err(|_| ConnError::Refused(format!("{key} is already being published")))?;
     let mut out = BytesMut::new();
     let mut events = pending;
     loop {
@@ -470,8 +479,8 @@ async fn pull(
                         Err(Skip::Ignored | Skip::Empty | Skip::NotMedia) => {}
                     }
                 }
-                ClientEvent::Closed(why) => return Err(why),
-                ClientEvent::Unpublished => return Err("the remote stream ended".into()),
+                ClientEvent::Closed(why) => return Err(ConnError::Refused(why)),
+                ClientEvent::Unpublished => return Err(ConnError::RemoteEnded),
                 _ => {}
             }
         }
@@ -488,21 +497,22 @@ async fn exchange(
     session: &RefCell<ClientSession>,
     input: &mut BytesMut,
     out: &mut BytesMut,
-) -> Result<Vec<ClientEvent>, String> {
+) -> Result<Vec<ClientEvent>, ConnError> {
     if !out.is_empty() {
-        conn.write_all(out)
-            .await
-            .map_err(|e| format!("write error: {e}"))?;
+        conn.write_all(out).await.map_err(ConnError::Write)?;
         out.clear();
     }
     let read = conn.read(input, BIG_READ).await;
     if read.map_err(|e| match e.kind() {
-        // TLS errors say what they are ("certificate ...").
-        std::io::ErrorKind::InvalidData => e.to_string(),
-        _ => format!("read error: {e}"),
+        // A TLS record or certificate the session refused.
+        std::io::ErrorKind::InvalidData => ConnError::Tls(e.to_string()),
+        _ => ConnError::Read(e),
     })? == 0
     {
-        return Err("the remote server closed the connection".into());
+        return Err(ConnError::RemoteClosed);
     }
-    session.borrow_mut().feed(input, out)
+    session
+        .borrow_mut()
+        .feed(input, out)
+        .map_err(ConnError::Protocol)
 }
