@@ -44,7 +44,12 @@ impl StopSignal {
             if self.fired.get() {
                 return Poll::Ready(());
             }
-            self.waiter.set(Some(cx.waker().clone()));
+            // Polled at every wake-up of the task: keep the waker it already has.
+            let waker = match self.waiter.take() {
+                Some(waker) if waker.will_wake(cx.waker()) => waker,
+                _ => cx.waker().clone(),
+            };
+            self.waiter.set(Some(waker));
             Poll::Pending
         })
         .await
