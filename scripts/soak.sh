@@ -14,9 +14,10 @@
 # Every 10 s the server's RSS, heap in use (`livego_heap_bytes`), open fds, CPU (% of one core
 # over the interval), players (from /metrics) and WARN/ERROR log lines so far are appended to
 # OUT_DIR/soak.csv; each round's verdict (non-slow players that failed, were disconnected or
-# saw a frame hole) goes to OUT_DIR/soak-rounds.csv. At the end OUT_DIR/soak.png plots the samples, and the script exits
-# non-zero if a non-slow player lost media, or if the peaks of RSS or fds in the last quarter
-# exceed those of the second quarter (after warm-up) by more than 20 % (+16 MB) or 50 fds.
+# saw a frame hole) goes to OUT_DIR/soak-rounds.csv. At the end OUT_DIR/soak.png plots the
+# samples, and the script exits non-zero if a non-slow player lost media, or if the peaks of
+# RSS or fds in the last quarter exceed those of the second quarter (after warm-up) by more
+# than 20 % (+16 MB) or 50 fds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -12,7 +12,7 @@ pub enum ConnError {
     Read(io::Error),
     /// Writing to the socket failed.
     Write(io::Error),
-    /// The socket could not be set up (options, TLS session).
+    /// The socket could not be set up (its options).
     Setup(io::Error),
     /// The peer closed the connection in the middle of a phase (named).
     Disconnected(&'static str),

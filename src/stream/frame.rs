@@ -4,7 +4,8 @@
 //! core has players of the stream, the RTMP chunk bytes (first chunk with a type-0 header, so
 //! any player can receive them whatever it saw before; docs/ARCHITECTURE.md). Both are
 //! shared, refcounted, by every player on every core. A stream nobody plays yet (most of a
-//! busy ingest server's) skips the RTMP form; a frame cached then gets it from the first player that needs it.
+//! busy ingest server's) skips the RTMP form; a frame cached then gets it from the first
+//! player that needs it.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -60,8 +61,9 @@ pub struct Frame {
     pub seq_header: bool,
     /// Length of the message body as published (the FLV tag's body: [`Frame::body`]).
     body_len: usize,
-    /// The whole message as RTMP chunks for a player (chunk size [`PLAYER_CHUNK_SIZE`](crate::rtmp::session::PLAYER_CHUNK_SIZE)), once
-    /// built ([`Frame::rtmp`]).
+    /// The whole message as RTMP chunks for a player (chunk size
+    /// [`PLAYER_CHUNK_SIZE`](crate::rtmp::session::PLAYER_CHUNK_SIZE)), once built
+    /// ([`Frame::rtmp`]).
     rtmp: OnceLock<Bytes>,
     /// The FLV tag: 11-byte header, body, PreviousTagSize.
     pub flv: Bytes,
