@@ -5,9 +5,6 @@
 //!   glommio, no sockets, no files, nothing of the hub, the server or the API.
 //! - The hub (stream) knows nothing of HTTP, the API or the server.
 //! - Only the server (and the load generator and the binaries) runs glommio.
-//!
-//! What does not follow the rules yet is listed in [`KNOWN`] with its reason; the test also
-//! fails when a listed exception is gone, so the list only shrinks.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,20 +31,6 @@ const NOT_IN_HUB: &[&str] = &["glommio", "crate::http", "crate::api", "crate::se
 
 /// Modules that may run glommio.
 const MAY_RUN_GLOMMIO: &[&str] = &["server", "bench", "bin", "main.rs"];
-
-/// Exceptions not yet mended (issue "Architecture"): file, the name it uses, why.
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "src/hls/store.rs",
-        "crate::stream",
-        "keys its streams by the hub's StreamKey",
-    ),
-    (
-        "src/stream/mesh.rs",
-        "glommio",
-        "the mesh's sending side spawns its backlog task and holds glommio's Senders",
-    ),
-];
 
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -127,21 +110,9 @@ fn each_layer_names_only_what_it_may() {
             }
         }
     }
-    let unexpected: Vec<_> = found
-        .iter()
-        .filter(|(file, name)| !KNOWN.iter().any(|(f, n, _)| f == file && n == name))
-        .collect();
     assert!(
-        unexpected.is_empty(),
-        "layering broken (docs/ARCHITECTURE.md): {unexpected:?}"
-    );
-    let mended: Vec<_> = KNOWN
-        .iter()
-        .filter(|(f, n, _)| !found.iter().any(|(file, name)| file == f && name == n))
-        .collect();
-    assert!(
-        mended.is_empty(),
-        "no longer needed, remove from KNOWN: {mended:?}"
+        found.is_empty(),
+        "layering broken (docs/ARCHITECTURE.md): {found:?}"
     );
 }
 

@@ -4,7 +4,6 @@
 
 pub mod playlist;
 pub mod segmenter;
-pub mod store;
 
 pub use playlist::{SegmentInfo, render};
 pub use segmenter::{Segment, Segmenter, SegmenterConfig};

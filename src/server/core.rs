@@ -17,6 +17,7 @@ use glommio::sync::Gate;
 use super::conn::{Conn, Transport};
 use super::core_threads::CoreThreads;
 use super::limit::ConnectionLimit;
+use super::mesh::MeshSender;
 use super::readiness::Readiness;
 use super::relay::Relays;
 use super::shutdown::Shutdown;
@@ -25,9 +26,9 @@ use super::watchdog::{self, Heartbeats};
 use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
 use crate::config::Config;
-use crate::hls::store::HlsStore;
+use crate::stream::hls::HlsStore;
 use crate::stream::hub::CoreHub;
-use crate::stream::mesh::{CoreMsg, MeshSender};
+use crate::stream::link::{CoreLink, CoreMsg};
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
 
@@ -117,10 +118,10 @@ pub async fn run(setup: CoreSetup) {
     glommio::spawn_local(watchdog::inject_fault(core)).detach();
     let (mesh, receivers) = match setup.mesh {
         Some(builder) => match builder.join().await {
-            Ok((senders, receivers)) => (
-                Some(MeshSender::new(senders, setup.shared.stats.clone())),
-                Some(receivers),
-            ),
+            Ok((senders, receivers)) => {
+                let link: Rc<dyn CoreLink> = MeshSender::new(senders, setup.shared.stats.clone());
+                (Some(link), Some(receivers))
+            }
             Err(e) => {
                 log::error!("core {core}: joining the channel mesh failed: {e}");
                 return;

@@ -11,6 +11,7 @@ mod hls;
 mod http;
 mod httpflv;
 mod limit;
+mod mesh;
 mod metrics;
 mod publisher;
 mod read_timer;
@@ -37,12 +38,12 @@ use crate::api::keys::KeyStore;
 use crate::api::routes::Api;
 use crate::config::Config;
 use crate::hls::segmenter::SegmenterConfig;
-use crate::hls::store::HlsStore;
-use crate::stream::mesh::CHANNEL_CAPACITY;
+use crate::stream::hls::HlsStore;
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
 use core::{CoreSetup, Service, Shared};
 use core_threads::CoreThreads;
+use mesh::CHANNEL_CAPACITY;
 
 /// How long cores get to close their connections after a stop signal.
 const STOP_GRACE: Duration = Duration::from_millis(1500);

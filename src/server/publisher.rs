@@ -10,7 +10,7 @@ use super::archive::Archive;
 use super::core::CoreContext;
 use super::http::unix_now;
 use super::relay;
-use crate::hls::store::HlsOutput;
+use crate::stream::hls::HlsOutput;
 use crate::stream::hub::Publication;
 use crate::stream::registry::AlreadyPublishing;
 use crate::stream::stats::{Protocol, Role, StatsGuard};
@@ -85,7 +85,7 @@ impl Drop for Publisher {
         };
         let (ctx, key, session) = (
             self.ctx.clone(),
-            self.publication.key.clone(),
+            self.publication.key().clone(),
             self.publication.session(),
         );
         glommio::spawn_local(async move {

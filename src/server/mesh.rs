@@ -1,4 +1,4 @@
-//! Messages between cores and the sending side of the channel mesh.
+//! The channel mesh between cores: the [`CoreLink`] the hubs talk through.
 //!
 //! Every core has a bounded lock-free SPSC channel to every other core (glommio's
 //! `channel_mesh`). Sending never waits: when a channel is full, messages queue in a per-peer
@@ -7,52 +7,28 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use glommio::GlommioError;
 use glommio::ResourceType;
 use glommio::channels::channel_mesh::Senders;
 
-use super::frame::SharedFrame;
-use super::key::StreamKey;
-use super::registry::SessionId;
-use super::stats::StatsRegistry;
-use crate::hls::store::HlsUpdate;
+use crate::stream::link::{CoreLink, CoreMsg};
+use crate::stream::stats::StatsRegistry;
 
 /// Capacity of each core-to-core channel, in messages.
 pub const CHANNEL_CAPACITY: usize = 4096;
 /// Messages a backlog may hold before frames are dropped.
 pub const MAX_BACKLOG: usize = 16 * 1024;
 
-#[derive(Debug)]
-pub enum CoreMsg {
-    /// To the owner: `core` has players for `key` and wants its frames.
-    Subscribe { key: StreamKey, core: usize },
-    /// To the owner: `core` has no players left for `key`.
-    Unsubscribe { key: StreamKey, core: usize },
-    /// To a subscriber: `key` is live as `session`; `bootstrap` is metadata, sequence headers
-    /// and the GOP cache, to be followed by live frames.
-    Start {
-        key: StreamKey,
-        session: SessionId,
-        bootstrap: Vec<SharedFrame>,
-    },
-    Frame {
-        session: SessionId,
-        frame: SharedFrame,
-    },
-    /// The publisher of `session` left.
-    End { session: SessionId },
-    /// To every core: a stream's new HLS playlist and segments (or their removal).
-    Hls(HlsUpdate),
-}
-
 pub struct MeshSender {
     senders: Senders<CoreMsg>,
     backlogs: Vec<RefCell<VecDeque<CoreMsg>>>,
     /// Where dropped frames are counted.
     stats: Arc<StatsRegistry>,
+    /// This sender, for the backlog tasks it spawns.
+    this: Weak<MeshSender>,
 }
 
 impl MeshSender {
@@ -60,20 +36,38 @@ impl MeshSender {
         let backlogs = (0..senders.nr_consumers())
             .map(|_| RefCell::default())
             .collect();
-        Rc::new(MeshSender {
+        Rc::new_cyclic(|this| MeshSender {
             senders,
             backlogs,
             stats,
+            this: this.clone(),
         })
     }
 
-    /// How many cores the mesh joins (this one included).
-    pub fn cores(&self) -> usize {
+    fn spawn_flusher(&self, core: usize) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        glommio::spawn_local(async move {
+            loop {
+                let next = this.backlogs[core].borrow_mut().pop_front();
+                let Some(msg) = next else { break };
+                if this.senders.send_to(core, msg).await.is_err() {
+                    this.backlogs[core].borrow_mut().clear();
+                    break;
+                }
+            }
+        })
+        .detach();
+    }
+}
+
+impl CoreLink for MeshSender {
+    fn cores(&self) -> usize {
         self.backlogs.len()
     }
 
-    /// Send `msg` to `core` without waiting; order per destination is preserved.
-    pub fn send(self: &Rc<Self>, core: usize, msg: CoreMsg) {
+    fn send(&self, core: usize, msg: CoreMsg) {
         let Some(backlog) = self.backlogs.get(core) else {
             log::error!("mesh: no core {core}");
             return;
@@ -98,20 +92,5 @@ impl MeshSender {
             return;
         }
         backlog.push_back(msg);
-    }
-
-    fn spawn_flusher(self: &Rc<Self>, core: usize) {
-        let this = self.clone();
-        glommio::spawn_local(async move {
-            loop {
-                let next = this.backlogs[core].borrow_mut().pop_front();
-                let Some(msg) = next else { break };
-                if this.senders.send_to(core, msg).await.is_err() {
-                    this.backlogs[core].borrow_mut().clear();
-                    break;
-                }
-            }
-        })
-        .detach();
     }
 }

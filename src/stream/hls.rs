@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::playlist::{self, SegmentInfo};
-use super::segmenter::{Segmenter, SegmenterConfig};
-use crate::stream::key::StreamKey;
+use super::key::StreamKey;
+use crate::hls::playlist::{self, SegmentInfo};
+use crate::hls::segmenter::{Segmenter, SegmenterConfig};
 
 /// Segments kept past the playlist window, for players that fetched an older playlist.
 pub const RETAINED_EXTRA: usize = 3;

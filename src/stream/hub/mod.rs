@@ -1,0 +1,307 @@
+//! The per-core hub, a deterministic state machine: streams published on this core (owned)
+//! and streams this core plays, driven by events (publish, frame, subscribe, unsubscribe, a
+//! message from another core) and answering with messages to other cores (through a
+//! [`CoreLink`]) and deliveries to local players' [`Outbox`]es. It spawns nothing, waits for
+//! nothing and reads no clock: the server's tasks and channel mesh drive it, and its unit
+//! tests drive several hubs in one thread with a simulated link.
+//!
+//! A publisher's session gets a [`Publication`] (this core becomes the owner); a player gets a
+//! [`Subscription`] that feeds its [`Outbox`]. Both end their part when dropped. The registry
+//! lock is taken on publish/unpublish and on each player's join and leave, never per frame.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::core_stream::CoreStream;
+use super::frame::SharedFrame;
+use super::hls::{HlsUpdate, HlsView, Snapshot};
+use super::key::StreamKey;
+use super::link::{CoreLink, CoreMsg};
+use super::queue::Outbox;
+use super::registry::{AlreadyPublishing, Registry, SessionId, StreamFull};
+
+#[cfg(test)]
+mod tests;
+
+pub struct CoreHub {
+    pub core: usize,
+    registry: Arc<Registry>,
+    /// None when running on a single core.
+    link: Option<Rc<dyn CoreLink>>,
+    gop_num: usize,
+    max_players_per_stream: usize,
+    /// Streams owned by this core or played on it.
+    streams: RefCell<HashMap<StreamKey, Rc<CoreStream>>>,
+    /// The same streams by the session they play, for frames from their owners.
+    by_session: RefCell<HashMap<SessionId, Rc<CoreStream>>>,
+    /// This core's copy of every stream's HLS state, for its HTTP handlers.
+    hls: HlsView,
+}
+
+impl CoreHub {
+    pub fn new(
+        core: usize,
+        registry: Arc<Registry>,
+        link: Option<Rc<dyn CoreLink>>,
+        gop_num: usize,
+        max_players_per_stream: usize,
+    ) -> Rc<Self> {
+        Rc::new(CoreHub {
+            core,
+            registry,
+            link,
+            gop_num,
+            max_players_per_stream,
+            streams: RefCell::default(),
+            by_session: RefCell::default(),
+            hls: HlsView::default(),
+        })
+    }
+
+    /// The HLS snapshot of `key` as this core knows it.
+    pub fn hls_snapshot(&self, key: &StreamKey) -> Option<Arc<Snapshot>> {
+        self.hls.snapshot(key)
+    }
+
+    /// Hand a stream's new HLS state to every core, this one included.
+    pub fn publish_hls(&self, update: HlsUpdate) {
+        if let Some(link) = &self.link {
+            for core in (0..link.cores()).filter(|&c| c != self.core) {
+                link.send(core, CoreMsg::Hls(update.clone()));
+            }
+        }
+        self.hls.apply(update);
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// This core's entry for `key`, made if there is none.
+    fn stream(&self, key: &StreamKey) -> Rc<CoreStream> {
+        let mut streams = self.streams.borrow_mut();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| Rc::new(CoreStream::new(key.clone(), self.gop_num)));
+        stream.clone()
+    }
+
+    /// Forget `stream` if nothing keeps it here any more.
+    fn release(&self, stream: &Rc<CoreStream>) {
+        if !stream.is_unused() {
+            return;
+        }
+        if let Some(session) = stream.session() {
+            self.by_session.borrow_mut().remove(&session);
+        }
+        let mut streams = self.streams.borrow_mut();
+        if streams
+            .get(&stream.key)
+            .is_some_and(|s| Rc::ptr_eq(s, stream))
+        {
+            streams.remove(&stream.key);
+        }
+    }
+
+    /// `stream` plays `session` from now on (frames of an earlier session are ignored).
+    fn map_session(&self, stream: &Rc<CoreStream>, session: SessionId) {
+        let mut by_session = self.by_session.borrow_mut();
+        if let Some(old) = stream.session() {
+            by_session.remove(&old);
+        }
+        by_session.insert(session, stream.clone());
+    }
+
+    /// Become the owner of `key`, or learn that someone else publishes it.
+    pub fn publish(self: &Rc<Self>, key: StreamKey) -> Result<Publication, AlreadyPublishing> {
+        let (owner, waiting) = self.registry.publish(&key, self.core)?;
+        let session = owner.session;
+        let stream = self.stream(&key);
+        let remote: Vec<usize> = waiting.into_iter().filter(|&c| c != self.core).collect();
+        self.map_session(&stream, session);
+        stream.own(session, remote.clone());
+        for core in remote {
+            let bootstrap = Vec::new();
+            let key = key.clone();
+            self.send(
+                core,
+                CoreMsg::Start {
+                    key,
+                    session,
+                    bootstrap,
+                },
+            );
+        }
+        Ok(Publication {
+            hub: self.clone(),
+            stream,
+            session,
+        })
+    }
+
+    /// Add a player (its outbox) to `key`, live or not yet.
+    pub fn subscribe(
+        self: &Rc<Self>,
+        key: StreamKey,
+        outbox: Rc<Outbox>,
+    ) -> Result<Subscription, StreamFull> {
+        let max = self.max_players_per_stream;
+        let owner = self.registry.add_player(&key, self.core, max)?;
+        let stream = self.stream(&key);
+        let first_here = stream.is_unused();
+        stream.add_player(outbox.clone());
+        if let Some(owner) = owner.filter(|o| first_here && o.core != self.core) {
+            let core = self.core;
+            self.send(owner.core, CoreMsg::Subscribe { key, core });
+        }
+        Ok(Subscription {
+            hub: self.clone(),
+            stream,
+            outbox,
+        })
+    }
+
+    fn send(&self, core: usize, msg: CoreMsg) {
+        match &self.link {
+            Some(link) => link.send(core, msg),
+            None => log::error!("core {}: no link to reach core {core}", self.core),
+        }
+    }
+
+    /// A message from another core.
+    pub fn handle(&self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Subscribe { key, core } => self.on_subscribe(key, core),
+            CoreMsg::Unsubscribe { key, core } => {
+                let stream = self.streams.borrow().get(&key).cloned();
+                if let Some(stream) = stream.filter(|s| s.is_owned()) {
+                    stream.remove_subscriber(core);
+                }
+            }
+            CoreMsg::Start {
+                key,
+                session,
+                bootstrap,
+            } => {
+                let stream = self.streams.borrow().get(&key).cloned();
+                if let Some(stream) = stream.filter(|s| !s.is_owned()) {
+                    self.map_session(&stream, session);
+                    stream.start(session, &bootstrap);
+                }
+            }
+            CoreMsg::Frame { session, frame } => {
+                let stream = self.by_session.borrow().get(&session).cloned();
+                if let Some(stream) = stream {
+                    stream.frame(&frame);
+                }
+            }
+            CoreMsg::End { session } => {
+                let stream = self.by_session.borrow_mut().remove(&session);
+                if let Some(stream) = stream {
+                    stream.end();
+                }
+            }
+            CoreMsg::Hls(update) => self.hls.apply(update),
+        }
+    }
+
+    /// `core` has players of `key`: if this core owns it, start that core with the GOP cache.
+    fn on_subscribe(&self, key: StreamKey, core: usize) {
+        let stream = self.streams.borrow().get(&key).cloned();
+        let Some(stream) = stream.filter(|s| s.is_owned()) else {
+            return;
+        };
+        let Some(session) = stream.session() else {
+            return;
+        };
+        if stream.add_subscriber(core) {
+            let bootstrap = stream.bootstrap();
+            self.send(
+                core,
+                CoreMsg::Start {
+                    key,
+                    session,
+                    bootstrap,
+                },
+            );
+        }
+    }
+}
+
+/// A live stream published on this core; dropping it ends the stream for every player.
+pub struct Publication {
+    hub: Rc<CoreHub>,
+    stream: Rc<CoreStream>,
+    session: SessionId,
+}
+
+impl Publication {
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    pub fn key(&self) -> &StreamKey {
+        &self.stream.key
+    }
+
+    /// Cache `frame`, queue it for this core's players and send it once to every subscribing
+    /// core (with its RTMP form built here first, as soon as anyone plays: the owner
+    /// serialises, the players' cores only share).
+    pub fn send(&self, frame: SharedFrame) {
+        if self.stream.has_audience() {
+            frame.rtmp();
+        }
+        self.stream.frame(&frame);
+        let session = self.session;
+        for &core in self.stream.subscribers().iter() {
+            let frame = frame.clone();
+            self.hub.send(core, CoreMsg::Frame { session, frame });
+        }
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        let (hub, stream, session) = (&self.hub, &self.stream, self.session);
+        hub.registry.unpublish(&stream.key, session);
+        hub.by_session.borrow_mut().remove(&session);
+        for core in stream.disown() {
+            hub.send(core, CoreMsg::End { session });
+        }
+        hub.release(stream);
+    }
+}
+
+/// A player's place in a stream; dropping it removes the player (and, for the last player on
+/// this core, the core's subscription).
+pub struct Subscription {
+    hub: Rc<CoreHub>,
+    stream: Rc<CoreStream>,
+    outbox: Rc<Outbox>,
+}
+
+impl Subscription {
+    pub fn is_live(&self) -> bool {
+        self.stream.session().is_some()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let (hub, stream) = (&self.hub, &self.stream);
+        let last_on_core = stream.remove_player(&self.outbox) == 0;
+        let owner = hub
+            .registry
+            .remove_player(&stream.key, hub.core, last_on_core);
+        if !last_on_core || stream.is_owned() {
+            return;
+        }
+        hub.release(stream);
+        if let Some(owner) = owner.filter(|o| o.core != hub.core) {
+            let (key, core) = (stream.key.clone(), hub.core);
+            hub.send(owner.core, CoreMsg::Unsubscribe { key, core });
+        }
+    }
+}
