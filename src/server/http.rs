@@ -17,8 +17,9 @@ use super::conn::{Conn, SMALL_READ, Transport};
 use super::core::{CoreContext, Service};
 use super::error::ConnError;
 use super::tls::TlsConn;
-use super::{hls, httpflv, metrics, relay};
-use crate::api::routes;
+use super::{hls, httpflv, relay};
+use crate::api::metrics;
+use crate::api::routes::{self, Answer, ApiServer, RelayCommand, RelayOutcome};
 use crate::http::{self, Limits, Method, Request, Response};
 use crate::logline::Peer;
 
@@ -101,26 +102,30 @@ async fn request_loop(
     }
 }
 
-/// The control API; relays act on this core, `/metrics` looks at the whole server, everything
-/// else is sans-IO in `api::routes`. Channel-key requests may write the key store (fsyncs that
-/// can take long on a busy disk): they run on the executor's blocking thread, and the answer
-/// goes out once the change is durable.
+/// The control API ([`routes::handle`], with this core as its [`ApiServer`]). Channel-key
+/// changes write and fsync the key store, which can take long on a busy disk: they run on the
+/// executor's blocking thread, and the answer goes out once the change is durable.
 async fn api_response(ctx: &Rc<CoreContext>, request: &Request) -> Response {
-    let direction = match request.path.as_str() {
-        "/metrics" => return metrics::respond(ctx),
-        "/control/push" => relay::Direction::Push,
-        "/control/pull" => relay::Direction::Pull,
-        "/control/get" | "/control/reset" | "/control/delete" => {
-            let (shared, request) = (ctx.shared.clone(), request.clone());
-            return glommio::executor()
-                .spawn_blocking(move || routes::handle(&shared.api, &request, unix_now()))
-                .await;
-        }
-        _ => return routes::handle(&ctx.shared.api, request, unix_now()),
-    };
-    match routes::authorize(&ctx.shared.api, request, unix_now()) {
-        Ok(()) => relay::control(ctx, direction, request),
-        Err(response) => response,
+    match routes::handle(&ctx.shared.api, &CoreApi(ctx), request, unix_now()) {
+        Answer::Now(response) => response,
+        Answer::Blocking(work) => glommio::executor().spawn_blocking(work).await,
+    }
+}
+
+/// What the API asks of this core.
+struct CoreApi<'a>(&'a Rc<CoreContext>);
+
+impl ApiServer for CoreApi<'_> {
+    fn metrics(&self) -> metrics::Snapshot {
+        super::metrics::snapshot(self.0)
+    }
+
+    fn is_live_app(&self, app: &str) -> bool {
+        self.0.shared.config.app(app).is_some_and(|a| a.live)
+    }
+
+    fn relay(&self, command: RelayCommand) -> RelayOutcome {
+        relay::command(self.0, command)
     }
 }
 

@@ -1,19 +1,12 @@
-//! `GET /metrics` on the API port: gathers a [`Snapshot`] of the whole server (every core's
-//! connections, streams, relays and counters, each core's CPU time) and renders it with
-//! `api::metrics`. Open like `/stat/livestat` (only `/control/*` needs the JWT).
+//! The figures of `GET /metrics`: a [`Snapshot`] of the whole server (every core's
+//! connections, streams, relays and counters, each core's CPU time, the heap), which
+//! `api::metrics` renders.
 
 use super::core::CoreContext;
-use crate::api::metrics::{self, CoreLoad, Snapshot};
-use crate::http::Response;
+use crate::api::metrics::{CoreLoad, Snapshot};
 use crate::stream::stats::{Protocol, RelayKind, RelayState, Role};
 
-pub fn respond(ctx: &CoreContext) -> Response {
-    Response::new(200)
-        .body(metrics::CONTENT_TYPE, metrics::render(&snapshot(ctx)))
-        .header("Cache-Control", "no-cache")
-}
-
-fn snapshot(ctx: &CoreContext) -> Snapshot {
+pub fn snapshot(ctx: &CoreContext) -> Snapshot {
     let shared = &ctx.shared;
     let conns = shared.stats.snapshot();
     let count = |role: Role, protocol: Protocol| {

@@ -37,9 +37,7 @@ use super::core::CoreContext;
 use super::error::ConnError;
 use super::publisher::Publisher;
 use super::tls::{self, TlsConn};
-use crate::api::json;
-use crate::api::routes::reply;
-use crate::http::{Request, Response};
+use crate::api::routes::{Direction, RelayCommand, RelayOutcome};
 use crate::logline::Peer;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
@@ -54,21 +52,6 @@ use crate::stream::stats::{RelayKind, RelayState, RelayStats};
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between static push attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Push,
-    Pull,
-}
-
-impl std::fmt::Display for Direction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Direction::Push => "push to",
-            Direction::Pull => "pull from",
-        })
-    }
-}
 
 type RelayId = (Direction, StreamKey, String);
 
@@ -98,55 +81,30 @@ impl Relays {
     }
 }
 
-/// `/control/push` and `/control/pull`.
-pub fn control(ctx: &Rc<CoreContext>, direction: Direction, request: &Request) -> Response {
-    let path = &request.path;
-    let usage = format!("url: {path}?oper=start|stop&app=APP&name=NAME&url=rtmp://HOST/APP/NAME");
-    let param = |name| request.param(name).filter(|v| !v.is_empty());
-    let (Some(oper), Some(app), Some(name), Some(url)) =
-        (param("oper"), param("app"), param("name"), param("url"))
-    else {
-        return reply(400, json::error(400, &usage));
-    };
-    let remote = match RtmpUrl::parse(url) {
-        Ok(remote) => remote,
-        Err(e) => return reply(400, json::error(400, &format!("{e}; {usage}"))),
-    };
-    if !ctx.shared.config.app(app).is_some_and(|a| a.live) || name.contains('/') {
-        return reply(
-            400,
-            json::error(400, &format!("no live application {app:?}")),
-        );
-    }
-    let id = (direction, StreamKey::new(app, name), url.to_string());
+/// Start or stop a relay of `/control/push` or `/control/pull` (on this core).
+pub fn command(ctx: &Rc<CoreContext>, command: RelayCommand) -> RelayOutcome {
+    let id = (command.direction, command.key, command.url);
     let relays = &ctx.shared.relays;
-    match oper {
-        "start" => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let mut running = relays.lock();
-            if running.contains_key(&id) {
-                // Idempotent: the relay that runs goes on, and one stop still stops it.
-                return reply(200, json::ok("Ok (already running)".into()));
-            }
-            let limit = ctx.shared.config.max_relays;
-            if running.len() >= limit {
-                let why = format!("{limit} relays are running (max_relays)");
-                return reply(503, json::error(503, &why));
-            }
-            running.insert(id.clone(), stop.clone());
-            drop(running);
-            spawn(ctx.clone(), id, remote, stop);
-            reply(200, json::ok("Ok".into()))
-        }
-        "stop" => match relays.lock().remove(&id) {
-            Some(stop) => {
-                stop.store(true, Ordering::Relaxed);
-                reply(200, json::ok("Ok".into()))
-            }
-            None => reply(404, json::error(404, "no such relay")),
-        },
-        _ => reply(400, json::error(400, &usage)),
+    if !command.start {
+        let Some(stop) = relays.lock().remove(&id) else {
+            return RelayOutcome::NotRunning;
+        };
+        stop.store(true, Ordering::Relaxed);
+        return RelayOutcome::Stopped;
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut running = relays.lock();
+    if running.contains_key(&id) {
+        return RelayOutcome::AlreadyRunning;
+    }
+    let limit = ctx.shared.config.max_relays;
+    if running.len() >= limit {
+        return RelayOutcome::Full { limit };
+    }
+    running.insert(id.clone(), stop.clone());
+    drop(running);
+    spawn(ctx.clone(), id, command.remote, stop);
+    RelayOutcome::Started
 }
 
 /// Resolves when `stop` is set (checked every 100 ms: a stop may come from any core).

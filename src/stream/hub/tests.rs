@@ -40,7 +40,10 @@ impl CoreLink for SimLink {
         if matches!(msg, CoreMsg::Frame { .. }) {
             self.wire.frames_sent.set(self.wire.frames_sent.get() + 1);
         }
-        self.wire.queue.borrow_mut().push_back((self.core, core, msg));
+        self.wire
+            .queue
+            .borrow_mut()
+            .push_back((self.core, core, msg));
     }
 }
 
@@ -61,7 +64,13 @@ impl Sim {
                     cores,
                     wire: wire.clone(),
                 });
-                CoreHub::new(core, registry.clone(), Some(link), 1, max_players_per_stream)
+                CoreHub::new(
+                    core,
+                    registry.clone(),
+                    Some(link),
+                    1,
+                    max_players_per_stream,
+                )
             })
             .collect();
         Sim {
@@ -156,7 +165,11 @@ fn a_late_player_on_another_core_gets_the_gop_cache_then_live_frames() {
     start_gop(&publication, 0);
     publication.send(video(40, false, false));
     sim.run();
-    assert_eq!(sim.frames_sent(), 0, "frames sent to a core without players");
+    assert_eq!(
+        sim.frames_sent(),
+        0,
+        "frames sent to a core without players"
+    );
     let (_subscription, outbox) = sim.play(2);
     sim.run();
     assert_eq!(taken(&outbox), ["S", "H0", "K0", "40"]);
@@ -176,7 +189,11 @@ fn each_frame_crosses_to_each_subscribing_core_once_whatever_its_players() {
         publication.send(video(ts, false, false));
     }
     sim.run();
-    assert_eq!(sim.frames_sent(), 2 * 11, "one message per frame per other core");
+    assert_eq!(
+        sim.frames_sent(),
+        2 * 11,
+        "one message per frame per other core"
+    );
     for (_, outbox) in &players {
         let got = taken(outbox);
         assert_eq!(got.len(), 1 + 11, "{got:?}");
