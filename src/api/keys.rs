@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -53,6 +54,68 @@ struct KeyFile {
     rooms: BTreeMap<String, String>,
 }
 
+/// Why the key store did not do what was asked.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The room name is not acceptable (the client's mistake).
+    BadRoom(BadRoom),
+    /// The store file could not be read.
+    Read { path: PathBuf, source: io::Error },
+    /// The store file is not a valid store.
+    Invalid { path: PathBuf, why: String },
+    /// A change could not be saved; nothing changed.
+    Write { path: PathBuf, source: io::Error },
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::BadRoom(why) => write!(f, "{why}"),
+            KeyError::Read { path, source } => {
+                write!(
+                    f,
+                    "cannot read channel key store {}: {source}",
+                    path.display()
+                )
+            }
+            KeyError::Invalid { path, why } => {
+                write!(f, "channel key store {} is invalid: {why}", path.display())
+            }
+            KeyError::Write { path, source } => {
+                write!(
+                    f,
+                    "cannot write channel key store {}: {source}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// What is wrong with a room name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRoom {
+    Empty,
+    TooLong,
+    Slash,
+    ControlCharacter,
+}
+
+impl fmt::Display for BadRoom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadRoom::Empty => f.write_str("room name is empty"),
+            BadRoom::TooLong => write!(f, "room name is longer than {MAX_ROOM_LEN} bytes"),
+            BadRoom::Slash => f.write_str("room name must not contain '/'"),
+            BadRoom::ControlCharacter => {
+                f.write_str("room name must not contain control characters")
+            }
+        }
+    }
+}
+
 /// Room → key, persisted in a JSON file. Shared by all cores as `Arc<KeyStore>`.
 #[derive(Debug)]
 pub struct KeyStore {
@@ -66,16 +129,17 @@ pub struct KeyStore {
 impl KeyStore {
     /// Loads the store at `path`; a missing file is an empty store (the file and its directory
     /// are created on the first change). An unreadable or invalid file is an error naming it.
-    pub fn open(path: &Path) -> Result<KeyStore, String> {
+    pub fn open(path: &Path) -> Result<KeyStore, KeyError> {
+        let path_buf = || path.to_path_buf();
         let rooms = match fs::read_to_string(path) {
-            Ok(text) => parse(&text)
-                .map_err(|e| format!("channel key store {} is invalid: {e}", path.display()))?,
+            Ok(text) => parse(&text).map_err(|why| KeyError::Invalid {
+                path: path_buf(),
+                why,
+            })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read channel key store {}: {e}",
-                    path.display()
-                ));
+            Err(source) => {
+                let path = path_buf();
+                return Err(KeyError::Read { path, source });
             }
         };
         Ok(KeyStore {
@@ -86,8 +150,8 @@ impl KeyStore {
     }
 
     /// The room's key, created (and persisted) on first use (livego `/control/get`).
-    pub fn get_or_create(&self, room: &str) -> Result<String, String> {
-        validate_room(room)?;
+    pub fn get_or_create(&self, room: &str) -> Result<String, KeyError> {
+        validate_room(room).map_err(KeyError::BadRoom)?;
         if let Some(key) = self.read().get(room) {
             return Ok(key.clone());
         }
@@ -99,14 +163,14 @@ impl KeyStore {
 
     /// Gives the room a new key (creating the room if unknown, as livego does); the old key
     /// stops working when this returns.
-    pub fn reset(&self, room: &str) -> Result<String, String> {
-        validate_room(room)?;
+    pub fn reset(&self, room: &str) -> Result<String, KeyError> {
+        validate_room(room).map_err(KeyError::BadRoom)?;
         self.change(|rooms| insert_new_key(rooms, room))
     }
 
     /// Removes the room and its key; `Ok(false)` if the room is unknown.
-    pub fn delete(&self, room: &str) -> Result<bool, String> {
-        validate_room(room)?;
+    pub fn delete(&self, room: &str) -> Result<bool, KeyError> {
+        validate_room(room).map_err(KeyError::BadRoom)?;
         self.change(|rooms| rooms.remove(room).is_some())
     }
 
@@ -128,16 +192,14 @@ impl KeyStore {
     fn change<T>(
         &self,
         edit: impl FnOnce(&mut BTreeMap<String, String>) -> T,
-    ) -> Result<T, String> {
+    ) -> Result<T, KeyError> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = self.read().clone();
         let out = edit(&mut next);
         if next != *self.read() {
-            self.save(&next).map_err(|e| {
-                format!(
-                    "cannot write channel key store {}: {e}",
-                    self.path.display()
-                )
+            self.save(&next).map_err(|source| KeyError::Write {
+                path: self.path.clone(),
+                source,
             })?;
             *self.rooms.write().unwrap_or_else(|e| e.into_inner()) = next;
         }
@@ -183,17 +245,16 @@ impl ChannelKeys for KeyStore {
     }
 }
 
-/// Checks a room name: non-empty, at most 256 bytes, no '/' and no control characters. The
-/// error is meant for a 400 response.
-pub fn validate_room(room: &str) -> Result<(), String> {
+/// Checks a room name: non-empty, at most 256 bytes, no '/' and no control characters.
+pub fn validate_room(room: &str) -> Result<(), BadRoom> {
     if room.is_empty() {
-        Err("room name is empty".into())
+        Err(BadRoom::Empty)
     } else if room.len() > MAX_ROOM_LEN {
-        Err(format!("room name is longer than {MAX_ROOM_LEN} bytes"))
+        Err(BadRoom::TooLong)
     } else if room.contains('/') {
-        Err("room name must not contain '/'".into())
+        Err(BadRoom::Slash)
     } else if room.chars().any(char::is_control) {
-        Err("room name must not contain control characters".into())
+        Err(BadRoom::ControlCharacter)
     } else {
         Ok(())
     }
@@ -389,7 +450,11 @@ mod tests {
         ] {
             fs::write(&path, &text).unwrap();
             let err = KeyStore::open(&path).unwrap_err();
-            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(matches!(err, KeyError::Invalid { .. }), "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
         }
         fs::write(
             &path,
@@ -403,14 +468,20 @@ mod tests {
     fn a_directory_in_place_of_the_file_is_an_error() {
         let dir = TempDir::new();
         let err = KeyStore::open(&dir.0).unwrap_err();
-        assert!(err.contains(&dir.0.display().to_string()), "{err}");
+        assert!(matches!(err, KeyError::Read { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&dir.0.display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_failed_write_changes_nothing() {
         let store = KeyStore::open(Path::new("/proc/livego-no-such-dir/keys.json")).unwrap();
         let err = store.get_or_create("room").unwrap_err();
-        assert!(err.contains("/proc/livego-no-such-dir/keys.json"), "{err}");
+        assert!(matches!(err, KeyError::Write { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("/proc/livego-no-such-dir/keys.json"), "{err}");
         assert!(store.is_empty());
 
         let dir = TempDir::new();

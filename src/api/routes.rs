@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::json::{self, RelayStat, StreamStat};
 use super::jwt;
-use super::keys::KeyStore;
+use super::keys::{KeyError, KeyStore};
 use super::metrics;
 use crate::http::{Request, Response};
 use crate::rtmp::url::RtmpUrl;
@@ -139,10 +139,10 @@ fn change_key(keys: &KeyStore, room: &str, path: &str) -> Response {
     };
     match result {
         Ok(data) => reply(200, json::ok(data)),
-        Err(e) if e.contains("room") => reply(400, json::error(400, &e)),
+        Err(KeyError::BadRoom(why)) => reply(400, json::error(400, &why.to_string())),
         Err(e) => {
             log::error!("api {path}: {e}");
-            reply(500, json::error(500, &e))
+            reply(500, json::error(500, &e.to_string()))
         }
     }
 }

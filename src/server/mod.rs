@@ -112,7 +112,8 @@ pub fn run(config: Config) -> Result<(), String> {
         config.cores
     };
     let config = Arc::new(config);
-    let keys = Arc::new(KeyStore::open(config.key_store.as_ref())?);
+    let keys = KeyStore::open(config.key_store.as_ref()).map_err(|e| e.to_string())?;
+    let keys = Arc::new(keys);
     let hls_tls = match config.use_hls_https {
         true => Some(tls::server_config(
             ("hls_server_crt", &config.hls_server_crt),
