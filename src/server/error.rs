@@ -1,10 +1,13 @@
 //! Why a connection ended ([`ConnError`]): one typed error for the connection drivers (RTMP,
 //! HTTP, HTTP-FLV, the players' writers and the relays), logged once where the connection
-//! ends. Its `Display` is the text of that log line.
+//! ends. Its `Display` is the text of that log line, with whatever text a peer controls in it
+//! (parser messages quoting its bytes, a remote server's refusal) shown as [`Peer`] text.
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
+
+use crate::logline::Peer;
 
 #[derive(Debug)]
 pub enum ConnError {
@@ -60,7 +63,7 @@ impl fmt::Display for ConnError {
             ConnError::Write(e) => write!(f, "write error: {e}"),
             ConnError::Setup(e) => write!(f, "socket setup: {e}"),
             ConnError::Disconnected(phase) => write!(f, "disconnected {phase}"),
-            ConnError::Protocol(why) => f.write_str(why),
+            ConnError::Protocol(why) => write!(f, "{}", Peer(why)),
             ConnError::SetupTimeout(s) => write!(f, "did not publish or play within {s} s"),
             ConnError::Idle(s) => write!(f, "no data for {s} s"),
             ConnError::RequestTimeout(s) => write!(f, "no complete request within {s} s"),
@@ -78,8 +81,8 @@ impl fmt::Display for ConnError {
                 None => write!(f, "{address} resolves to no address"),
             },
             ConnError::Connect { address, error } => write!(f, "connect to {address}: {error}"),
-            ConnError::Tls(why) => write!(f, "TLS: {why}"),
-            ConnError::Refused(why) => f.write_str(why),
+            ConnError::Tls(why) => write!(f, "TLS: {}", Peer(why)),
+            ConnError::Refused(why) => write!(f, "{}", Peer(why)),
             ConnError::RemoteEnded => f.write_str("the remote stream ended"),
             ConnError::RemoteClosed => f.write_str("the remote server closed the connection"),
             ConnError::NoAnswer(d) => write!(f, "no answer within {d:?}"),
@@ -131,5 +134,19 @@ mod tests {
                 "write error: broken pipe",
             ]
         );
+    }
+
+    #[test]
+    fn peer_text_cannot_forge_a_log_line() {
+        let forged = "bad command\n[INFO] admin logged in";
+        let texts = [
+            ConnError::Protocol(forged.into()).to_string(),
+            ConnError::Refused(forged.into()).to_string(),
+            ConnError::StreamEndedAfter(Box::new(ConnError::Refused(forged.into()))).to_string(),
+        ];
+        for text in texts {
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.contains("bad command\\n[INFO]"), "{text}");
+        }
     }
 }

@@ -21,7 +21,6 @@ use super::{hls, httpflv, relay};
 use crate::api::metrics;
 use crate::api::routes::{self, Answer, ApiServer, RelayCommand, RelayOutcome};
 use crate::http::{self, Limits, Method, Request, Response};
-use crate::logline::Peer;
 
 /// Serve one accepted connection until it ends; logs once why it ended.
 pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
@@ -35,11 +34,7 @@ pub async fn serve(conn: Conn, ctx: Rc<CoreContext>, service: Service) {
     let conn = Rc::new(conn);
     match request_loop(&conn, &ctx, service).await {
         Ok(()) => log::debug!("{service} {}: closed", conn.peer()),
-        Err(e) => log::info!(
-            "{service} {}: {}: closing",
-            conn.peer(),
-            Peer(&e.to_string())
-        ),
+        Err(e) => log::info!("{service} {}: {}: closing", conn.peer(), e),
     }
 }
 

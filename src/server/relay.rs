@@ -38,7 +38,6 @@ use super::error::ConnError;
 use super::publisher::Publisher;
 use super::tls::{self, TlsConn};
 use crate::api::routes::{Direction, RelayCommand, RelayOutcome};
-use crate::logline::Peer;
 use crate::rtmp::client::{ClientEvent, ClientSession, Role, setup_outcome};
 use crate::rtmp::handshake::RANDOM_LEN;
 use crate::rtmp::url::RtmpUrl;
@@ -149,7 +148,7 @@ fn spawn(ctx: Rc<CoreContext>, id: RelayId, remote: RtmpUrl, stop: Arc<AtomicBoo
         .await;
         match result {
             Ok(()) => log::info!("{what}: ended"),
-            Err(e) => log::warn!("{what}: {}", Peer(&e.to_string())),
+            Err(e) => log::warn!("{what}: {}", e),
         }
         // A relay that ended by itself is no longer listed (unless restarted meanwhile).
         let mut running = ctx.shared.relays.lock();
@@ -219,7 +218,7 @@ async fn static_push(
     let attempt = || push(ctx, key, remote.clone(), &never, &listed.stats);
     match retrying(&listed.stats, &never, live, &what, attempt).await {
         Ok(()) => log::info!("{what}: ended"),
-        Err(e) => log::warn!("{what}: {}", Peer(&e.to_string())),
+        Err(e) => log::warn!("{what}: {}", e),
     }
 }
 
@@ -251,7 +250,7 @@ where
             Err(e) if stop.load(Ordering::Relaxed) || !live() => return Err(e),
             Err(e) => e,
         };
-        log::warn!("{what}: {}; retry in {backoff:?}", Peer(&error.to_string()));
+        log::warn!("{what}: {}; retry in {backoff:?}", error);
         listed.set_state(RelayState::Retrying);
         // A stop while waiting ends the relay from outside (`spawn` races it with `stopped`).
         glommio::timer::sleep(backoff).await;

@@ -18,7 +18,6 @@ use super::core::CoreContext;
 use super::error::ConnError;
 use super::publisher::Publisher;
 use super::writer::{self, Framing};
-use crate::logline::Peer;
 use crate::rtmp::chunk::ChunkReader;
 use crate::rtmp::handshake::{HandshakeStatus, RANDOM_LEN, ServerHandshake};
 use crate::rtmp::session::{self, Event, Session};
@@ -53,12 +52,7 @@ pub async fn serve(conn: Transport, ctx: Rc<CoreContext>) {
         let result = reader.run().await;
         match &result {
             Ok(()) => log::info!("{}{}: closed", Who(&conn), reader.describe()),
-            Err(e) => log::warn!(
-                "{}{}: {}: closing",
-                Who(&conn),
-                reader.describe(),
-                Peer(&e.to_string())
-            ),
+            Err(e) => log::warn!("{}{}: {}: closing", Who(&conn), reader.describe(), e),
         }
         outbox.close();
         future::pending::<()>().await
