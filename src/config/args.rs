@@ -81,6 +81,10 @@ pub(super) const KEYS: &[(&str, &str)] = &[
         "player_queue_ms",
         "how far a slow player may fall behind before frames are dropped",
     ),
+    (
+        "audio_wait_ms",
+        "how long audio may wait for the next video frame, to go out with it (0 = never)",
+    ),
 ];
 
 /// The `--help` text: usage, then every key with its default and description.

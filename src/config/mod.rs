@@ -50,6 +50,9 @@ pub struct Config {
     /// Relays started through `/control/push` and `/control/pull`, over all cores.
     pub max_relays: usize,
     pub player_queue_ms: u64,
+    /// How long audio and data messages may wait for the next video message of their stream,
+    /// to go out with it (0: never).
+    pub audio_wait_ms: u64,
     /// Keys of the Go livego that this server accepts but does not use (see
     /// [`LIVEGO_ONLY_KEYS`]); logged at startup.
     #[serde(skip)]
@@ -134,6 +137,7 @@ impl Default for Config {
             max_players_per_stream: 0,
             max_relays: 64,
             player_queue_ms: 3000,
+            audio_wait_ms: 50,
             ignored_keys: Vec::new(),
         }
     }
@@ -233,6 +237,11 @@ impl Config {
             self.player_queue_ms >= 100,
             "player_queue_ms",
             "must be at least 100",
+        )?;
+        check(
+            self.audio_wait_ms <= 1000,
+            "audio_wait_ms",
+            "must be at most 1000",
         )?;
         check(
             self.jwt.algorithm == "HS256",

@@ -82,6 +82,7 @@ fn defaults() {
     assert!(c.app("other").is_none());
     assert_eq!(c.key_store, "data/channel_keys.json");
     assert_eq!(c.player_queue_ms, 3000);
+    assert_eq!(c.audio_wait_ms, 50);
     assert_eq!(c.level_filter(), log::LevelFilter::Info);
     assert_eq!(c.clone().validate().unwrap(), c);
 }
@@ -196,6 +197,7 @@ fn validation_errors_name_the_key() {
     rejects("write_timeout: 0\n", &["config key `write_timeout`"]);
     rejects("cores: 1025\n", &["config key `cores`"]);
     rejects("player_queue_ms: 99\n", &["config key `player_queue_ms`"]);
+    rejects("audio_wait_ms: 1001\n", &["config key `audio_wait_ms`"]);
     rejects("jwt: {algorithm: HS512}\n", &["config key `jwt.algorithm`"]);
     rejects(
         "server: [{appname: ''}]\n",

@@ -6,7 +6,7 @@ use std::net::TcpListener as StdListener;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use futures_lite::future;
@@ -27,7 +27,7 @@ use crate::api::keys::ChannelKeys;
 use crate::api::routes::Api;
 use crate::config::Config;
 use crate::stream::hls::HlsStore;
-use crate::stream::hub::CoreHub;
+use crate::stream::hub::{CoreHub, HubConfig};
 use crate::stream::link::{CoreLink, CoreMsg};
 use crate::stream::registry::Registry;
 use crate::stream::stats::StatsRegistry;
@@ -139,9 +139,16 @@ pub async fn run(setup: CoreSetup) {
         core,
         setup.shared.registry.clone(),
         mesh,
-        config.gop_num,
-        config.max_players_per_stream,
+        HubConfig {
+            gop_num: config.gop_num,
+            max_players_per_stream: config.max_players_per_stream,
+            audio_waits: config.audio_wait_ms > 0,
+        },
     );
+    if config.audio_wait_ms > 0 {
+        let period = Duration::from_millis(config.audio_wait_ms).div_f64(2.0);
+        glommio::spawn_local(release_held_frames(hub.clone(), period)).detach();
+    }
     let ctx = Rc::new(CoreContext {
         shared: setup.shared,
         hub: hub.clone(),
@@ -188,6 +195,16 @@ pub async fn run(setup: CoreSetup) {
     };
     future::or(archives, glommio::timer::sleep(ARCHIVE_GRACE)).await;
     log::debug!("core {core}: stopped");
+}
+
+/// `audio_wait_ms`: while any stream of this core holds audio back waiting for video, tick
+/// the hub every half `audio_wait_ms` so that nothing waits longer than that.
+async fn release_held_frames(hub: Rc<CoreHub>, period: Duration) {
+    loop {
+        hub.frames_held().await;
+        glommio::timer::sleep(period).await;
+        hub.tick();
+    }
 }
 
 async fn accept_loop(service: Service, listener: &TcpListener, ctx: &Rc<CoreContext>) {

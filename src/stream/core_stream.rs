@@ -11,6 +11,14 @@ use super::key::StreamKey;
 use super::queue::{Delivery, Outbox, QueueState};
 use super::registry::SessionId;
 
+/// What a timer tick means for a stream's held frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldTick {
+    Wait,
+    Due,
+    Leave,
+}
+
 pub struct CoreStream {
     pub key: StreamKey,
     /// The publishing session this core plays (None: not live here yet, or ended).
@@ -25,6 +33,15 @@ pub struct CoreStream {
     owned: Cell<bool>,
     /// On the owner core: the other cores with players.
     subscribers: RefCell<Vec<usize>>,
+    /// On the owner core: audio and data frames waiting for the next video frame
+    /// (`audio_wait_ms`), in the order they were published.
+    held: RefCell<Vec<SharedFrame>>,
+    /// Timer ticks the held frames have seen.
+    held_ticks: Cell<u8>,
+    /// Whether the hub's list of streams holding frames has this one.
+    in_holding: Cell<bool>,
+    /// Whether this session has sent video (audio waits only for a stream that has some).
+    has_video: Cell<bool>,
 }
 
 impl CoreStream {
@@ -37,6 +54,10 @@ impl CoreStream {
             subscriptions: Cell::new(0),
             owned: Cell::new(false),
             subscribers: RefCell::default(),
+            held: RefCell::default(),
+            held_ticks: Cell::new(0),
+            in_holding: Cell::new(false),
+            has_video: Cell::new(false),
         }
     }
 
@@ -77,6 +98,7 @@ impl CoreStream {
     /// This core becomes the owner, as `session`.
     pub fn own(&self, session: SessionId, remote_subscribers: Vec<usize>) {
         self.owned.set(true);
+        self.has_video.set(false);
         *self.subscribers.borrow_mut() = remote_subscribers;
         self.start(session, &[]);
     }
@@ -109,6 +131,47 @@ impl CoreStream {
     /// Whether a frame would reach anyone beyond the cache.
     pub fn has_audience(&self) -> bool {
         !self.players.borrow().is_empty() || !self.subscribers.borrow().is_empty()
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.has_video.get()
+    }
+
+    pub fn saw_video(&self) {
+        self.has_video.set(true);
+    }
+
+    /// Keeps `frame` back until the next video frame or timer; true when the stream must be
+    /// added to the hub's list of streams holding frames.
+    pub fn hold(&self, frame: SharedFrame) -> bool {
+        self.held.borrow_mut().push(frame);
+        !self.in_holding.replace(true)
+    }
+
+    /// The held frames, oldest first, handed back for delivery.
+    pub fn release_held(&self) -> Vec<SharedFrame> {
+        self.held_ticks.set(0);
+        std::mem::take(&mut *self.held.borrow_mut())
+    }
+
+    pub fn holds_frames(&self) -> bool {
+        !self.held.borrow().is_empty()
+    }
+
+    /// A timer tick: whether the stream stays in the hub's holding list (frames held for
+    /// less than two ticks), leaves it (nothing held), or has frames due now.
+    pub fn held_tick(&self) -> HeldTick {
+        if !self.holds_frames() {
+            self.in_holding.set(false);
+            return HeldTick::Leave;
+        }
+        let ticks = self.held_ticks.get().saturating_add(1);
+        self.held_ticks.set(ticks);
+        if ticks < 2 {
+            return HeldTick::Wait;
+        }
+        self.in_holding.set(false);
+        HeldTick::Due
     }
 
     pub fn bootstrap(&self) -> Vec<SharedFrame> {

@@ -8,14 +8,22 @@
 //! A publisher's session gets a [`Publication`] (this core becomes the owner); a player gets a
 //! [`Subscription`] that feeds its [`Outbox`]. Both end their part when dropped. The registry
 //! lock is taken on publish/unpublish and on each player's join and leave, never per frame.
+//!
+//! With `audio_wait_ms`, the owner keeps a stream's audio and data frames back until its next
+//! video frame, and fans them out together with it: players' writers then wake once per video
+//! frame instead of once per message. A stream without video is never held back; when video
+//! stops coming, the server's timer calls [`CoreHub::tick`] every half `audio_wait_ms`, and
+//! frames held for two ticks go out without waiting any longer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
-use super::core_stream::CoreStream;
-use super::frame::SharedFrame;
+use super::core_stream::{CoreStream, HeldTick};
+use super::frame::{FrameKind, SharedFrame};
 use super::hls::{HlsUpdate, HlsView, Snapshot};
 use super::key::StreamKey;
 use super::link::{CoreLink, CoreMsg};
@@ -38,6 +46,21 @@ pub struct CoreHub {
     by_session: RefCell<HashMap<SessionId, Rc<CoreStream>>>,
     /// This core's copy of every stream's HLS state, for its HTTP handlers.
     hls: HlsView,
+    /// Whether audio and data wait for video (`audio_wait_ms` > 0).
+    audio_waits: bool,
+    /// Owned streams holding frames back, for [`CoreHub::tick`].
+    holding: RefCell<Vec<Rc<CoreStream>>>,
+    /// The timer task waiting for frames to be held.
+    holding_waker: Cell<Option<Waker>>,
+}
+
+/// How a core's hub behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub gop_num: usize,
+    pub max_players_per_stream: usize,
+    /// Audio and data wait for the next video frame (at most `audio_wait_ms`).
+    pub audio_waits: bool,
 }
 
 impl CoreHub {
@@ -45,19 +68,79 @@ impl CoreHub {
         core: usize,
         registry: Arc<Registry>,
         link: Option<Rc<dyn CoreLink>>,
-        gop_num: usize,
-        max_players_per_stream: usize,
+        config: HubConfig,
     ) -> Rc<Self> {
         Rc::new(CoreHub {
             core,
             registry,
             link,
-            gop_num,
-            max_players_per_stream,
+            gop_num: config.gop_num,
+            max_players_per_stream: config.max_players_per_stream,
             streams: RefCell::default(),
             by_session: RefCell::default(),
             hls: HlsView::default(),
+            audio_waits: config.audio_waits,
+            holding: RefCell::default(),
+            holding_waker: Cell::new(None),
         })
+    }
+
+    /// Resolves once some stream holds frames back (then call [`CoreHub::tick`] periodically
+    /// until it does not any more).
+    pub async fn frames_held(&self) {
+        poll_fn(|cx| {
+            if self.holding.borrow().is_empty() {
+                self.holding_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await
+    }
+
+    /// The `audio_wait_ms` timer, every half of it: frames held for two ticks go out.
+    pub fn tick(&self) {
+        let due: Vec<Rc<CoreStream>> = {
+            let mut holding = self.holding.borrow_mut();
+            let mut due = Vec::new();
+            holding.retain(|stream| match stream.held_tick() {
+                HeldTick::Wait => true,
+                HeldTick::Due => {
+                    due.push(stream.clone());
+                    false
+                }
+                HeldTick::Leave => false,
+            });
+            due
+        };
+        for stream in due {
+            self.release_held(&stream);
+        }
+    }
+
+    /// Send what `stream` holds back.
+    fn release_held(&self, stream: &CoreStream) {
+        for frame in stream.release_held() {
+            self.fan_out(stream, frame);
+        }
+    }
+
+    /// Cache `frame` on the owner core, queue it for this core's players and send it once to
+    /// every subscribing core (with its RTMP form built here first, as soon as anyone plays:
+    /// the owner serialises, the players' cores only share).
+    fn fan_out(&self, stream: &CoreStream, frame: SharedFrame) {
+        if stream.has_audience() {
+            frame.rtmp();
+        }
+        stream.frame(&frame);
+        let Some(session) = stream.session() else {
+            return;
+        };
+        for &core in stream.subscribers().iter() {
+            let frame = frame.clone();
+            self.send(core, CoreMsg::Frame { session, frame });
+        }
     }
 
     /// The HLS snapshot of `key` as this core knows it.
@@ -246,25 +329,30 @@ impl Publication {
         &self.stream.key
     }
 
-    /// Cache `frame`, queue it for this core's players and send it once to every subscribing
-    /// core (with its RTMP form built here first, as soon as anyone plays: the owner
-    /// serialises, the players' cores only share).
+    /// Fan `frame` out to every player on every core (see [`CoreHub`] on `audio_wait_ms`:
+    /// audio and data may wait for the next video frame).
     pub fn send(&self, frame: SharedFrame) {
-        if self.stream.has_audience() {
-            frame.rtmp();
+        let (hub, stream) = (&self.hub, &self.stream);
+        if frame.kind == FrameKind::Video {
+            stream.saw_video();
+            hub.release_held(stream);
+        } else if hub.audio_waits && stream.has_video() {
+            if stream.hold(frame) {
+                hub.holding.borrow_mut().push(stream.clone());
+                if let Some(waker) = hub.holding_waker.take() {
+                    waker.wake();
+                }
+            }
+            return;
         }
-        self.stream.frame(&frame);
-        let session = self.session;
-        for &core in self.stream.subscribers().iter() {
-            let frame = frame.clone();
-            self.hub.send(core, CoreMsg::Frame { session, frame });
-        }
+        hub.fan_out(stream, frame);
     }
 }
 
 impl Drop for Publication {
     fn drop(&mut self) {
         let (hub, stream, session) = (&self.hub, &self.stream, self.session);
+        hub.release_held(stream);
         hub.registry.unpublish(&stream.key, session);
         hub.by_session.borrow_mut().remove(&session);
         for core in stream.disown() {

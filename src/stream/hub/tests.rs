@@ -55,6 +55,17 @@ struct Sim {
 
 impl Sim {
     fn new(cores: usize, max_players_per_stream: usize) -> Sim {
+        Sim::configured(
+            cores,
+            HubConfig {
+                gop_num: 1,
+                max_players_per_stream,
+                audio_waits: false,
+            },
+        )
+    }
+
+    fn configured(cores: usize, config: HubConfig) -> Sim {
         let registry = Arc::new(Registry::new());
         let wire = Rc::new(Wire::default());
         let hubs = (0..cores)
@@ -64,13 +75,7 @@ impl Sim {
                     cores,
                     wire: wire.clone(),
                 });
-                CoreHub::new(
-                    core,
-                    registry.clone(),
-                    Some(link),
-                    1,
-                    max_players_per_stream,
-                )
+                CoreHub::new(core, registry.clone(), Some(link), config)
             })
             .collect();
         Sim {
@@ -396,4 +401,113 @@ fn hls_snapshots_reach_every_core_and_an_older_one_never_replaces_a_newer() {
         let snapshot = hub.hls_snapshot(&key()).expect("snapshot");
         assert_eq!(snapshot.target_duration_s, 6, "core {}", hub.core);
     }
+}
+
+fn audio(ts: u32) -> SharedFrame {
+    let body = Bytes::from_static(&[0xAF, 1, 0x21]);
+    Arc::new(Frame::new(FrameKind::Audio, ts, false, false, body))
+}
+
+/// Hubs whose streams' audio waits for video.
+fn waiting_audio(cores: usize) -> Sim {
+    Sim::configured(
+        cores,
+        HubConfig {
+            gop_num: 1,
+            max_players_per_stream: 0,
+            audio_waits: true,
+        },
+    )
+}
+
+/// Frames as [`taken`] shows them, audio marked `a`.
+fn taken_marked(outbox: &Outbox) -> Vec<String> {
+    let mut items = Vec::new();
+    outbox.take_batch(usize::MAX, &mut items);
+    items
+        .into_iter()
+        .filter_map(|item| match item {
+            Delivery::Frame(f) if f.kind == FrameKind::Audio => Some(format!("a{}", f.ts)),
+            Delivery::Frame(f) => Some(f.ts.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn audio_waits_for_the_next_video_frame_and_goes_out_with_it_in_order() {
+    let sim = waiting_audio(2);
+    let publication = sim.publish(0);
+    let (_local, local) = sim.play(0);
+    let (_remote, remote) = sim.play(1);
+    sim.run();
+    start_gop(&publication, 0);
+    sim.run();
+    taken(&local);
+    taken(&remote);
+    publication.send(audio(10));
+    publication.send(audio(33));
+    sim.run();
+    assert!(
+        taken(&local).is_empty() && taken(&remote).is_empty(),
+        "audio did not wait"
+    );
+    publication.send(video(40, false, false));
+    sim.run();
+    for outbox in [&local, &remote] {
+        assert_eq!(taken_marked(outbox), ["a10", "a33", "40"]);
+    }
+}
+
+#[test]
+fn held_audio_goes_out_after_two_ticks_without_video() {
+    let sim = waiting_audio(2);
+    let publication = sim.publish(0);
+    let (_player, outbox) = sim.play(1);
+    sim.run();
+    start_gop(&publication, 0);
+    sim.run();
+    taken(&outbox);
+    publication.send(audio(10));
+    sim.hubs[0].tick();
+    sim.run();
+    assert!(taken(&outbox).is_empty(), "released after one tick");
+    publication.send(audio(33));
+    sim.hubs[0].tick();
+    sim.run();
+    assert_eq!(taken_marked(&outbox), ["a10", "a33"]);
+    // The next batch waits its own two ticks.
+    publication.send(audio(56));
+    sim.hubs[0].tick();
+    sim.run();
+    assert!(taken(&outbox).is_empty());
+    sim.hubs[0].tick();
+    sim.run();
+    assert_eq!(taken_marked(&outbox), ["a56"]);
+    assert!(sim.hubs[0].holding.borrow().is_empty());
+}
+
+#[test]
+fn a_stream_without_video_never_holds_audio_back() {
+    let sim = waiting_audio(1);
+    let publication = sim.publish(0);
+    let (_player, outbox) = sim.play(0);
+    for ts in [0, 23, 46] {
+        publication.send(audio(ts));
+    }
+    assert_eq!(taken_marked(&outbox), ["a0", "a23", "a46"]);
+    assert!(sim.hubs[0].holding.borrow().is_empty());
+}
+
+#[test]
+fn held_audio_is_sent_when_the_publisher_leaves() {
+    let sim = waiting_audio(2);
+    let publication = sim.publish(0);
+    let (_player, outbox) = sim.play(1);
+    sim.run();
+    start_gop(&publication, 0);
+    publication.send(audio(10));
+    drop(publication);
+    sim.run();
+    assert_eq!(taken(&outbox), ["S", "H0", "K0", "10", "E"]);
 }
