@@ -85,6 +85,10 @@ pub(super) const KEYS: &[(&str, &str)] = &[
         "audio_wait_ms",
         "how long audio may wait for the next video frame, to go out with it (0 = never)",
     ),
+    (
+        "play_merge_ms",
+        "least time between two writes to a player (0 = write whenever there is data)",
+    ),
 ];
 
 /// The `--help` text: usage, then every key with its default and description.

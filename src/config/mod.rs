@@ -53,6 +53,8 @@ pub struct Config {
     /// How long audio and data messages may wait for the next video message of their stream,
     /// to go out with it (0: never).
     pub audio_wait_ms: u64,
+    /// Least time between two writes to one player (0: write whenever there is data).
+    pub play_merge_ms: u64,
     /// Keys of the Go livego that this server accepts but does not use (see
     /// [`LIVEGO_ONLY_KEYS`]); logged at startup.
     #[serde(skip)]
@@ -138,6 +140,7 @@ impl Default for Config {
             max_relays: 64,
             player_queue_ms: 3000,
             audio_wait_ms: 50,
+            play_merge_ms: 0,
             ignored_keys: Vec::new(),
         }
     }
@@ -241,6 +244,11 @@ impl Config {
         check(
             self.audio_wait_ms <= 1000,
             "audio_wait_ms",
+            "must be at most 1000",
+        )?;
+        check(
+            self.play_merge_ms <= 1000,
+            "play_merge_ms",
             "must be at most 1000",
         )?;
         check(

@@ -82,7 +82,7 @@ fn defaults() {
     assert!(c.app("other").is_none());
     assert_eq!(c.key_store, "data/channel_keys.json");
     assert_eq!(c.player_queue_ms, 3000);
-    assert_eq!(c.audio_wait_ms, 50);
+    assert_eq!((c.audio_wait_ms, c.play_merge_ms), (50, 0));
     assert_eq!(c.level_filter(), log::LevelFilter::Info);
     assert_eq!(c.clone().validate().unwrap(), c);
 }
@@ -198,6 +198,7 @@ fn validation_errors_name_the_key() {
     rejects("cores: 1025\n", &["config key `cores`"]);
     rejects("player_queue_ms: 99\n", &["config key `player_queue_ms`"]);
     rejects("audio_wait_ms: 1001\n", &["config key `audio_wait_ms`"]);
+    rejects("play_merge_ms: 1001\n", &["config key `play_merge_ms`"]);
     rejects("jwt: {algorithm: HS512}\n", &["config key `jwt.algorithm`"]);
     rejects(
         "server: [{appname: ''}]\n",

@@ -5,6 +5,10 @@
 //! socket does not take at once is copied into a buffer of this connection's, to be sent when
 //! it can (within `write_timeout`, else the player is dropped). Over TLS the batch is encrypted
 //! into the session instead, and what the socket does not take at once waits there.
+//!
+//! With `play_merge_ms`, a writer sends at most once per that many milliseconds: what arrives
+//! meanwhile goes out in the next batch (fewer, larger writes for large audiences, at the
+//! cost of up to that much added latency). A player's first batch never waits.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -36,22 +40,43 @@ pub fn spawn(
     framing: impl Framing + 'static,
 ) -> Stoppable<Result<(), ConnError>> {
     stoppable::spawn(async move {
-        let linger = ctx.shared.config.read_timeout();
-        run(&conn, &outbox, &ctx.write_scratch, linger, framing).await
+        let config = &ctx.shared.config;
+        let pace = Pace {
+            linger: config.read_timeout(),
+            merge: Duration::from_millis(config.play_merge_ms),
+        };
+        run(&conn, &outbox, &ctx.write_scratch, pace, framing).await
     })
 }
 
+/// How a writer paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// How long a player whose stream ended waits for it to come back.
+    pub linger: Duration,
+    /// Least time between two sends (`play_merge_ms`; zero: send whenever there is data).
+    pub merge: Duration,
+}
+
 /// Run until the outbox is closed and drained (Ok), the player lags or the socket fails, or
-/// the stream has ended and not come back within `linger`.
+/// the stream has ended and not come back within `pace.linger`.
 pub async fn run(
     conn: &Transport,
     outbox: &Outbox,
     scratch: &RefCell<Vec<u8>>,
-    linger: Duration,
+    pace: Pace,
     mut framing: impl Framing,
 ) -> Result<(), ConnError> {
+    let Pace { linger, merge } = pace;
     let mut batch = Vec::new();
+    let mut last_send: Option<Instant> = None;
     loop {
+        if let Some(wait) =
+            last_send.and_then(|at| (at + merge).checked_duration_since(Instant::now()))
+            && !wait.is_zero()
+        {
+            glommio::timer::sleep(wait).await;
+        }
         if outbox.stream_ended() {
             let more = async {
                 outbox.ready().await;
@@ -68,6 +93,9 @@ pub async fn run(
             outbox.ready().await;
         }
         outbox.take_batch(WRITE_BATCH, &mut batch);
+        if !merge.is_zero() {
+            last_send = Some(Instant::now());
+        }
         if batch.is_empty() {
             return match outbox.state() {
                 QueueState::Lagging => Err(ConnError::Lagging(outbox.limit_ms())),
