@@ -47,7 +47,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --bins -q
+cargo build --release --workspace --bins -q
 livego=$PWD/target/release/livego
 bench=$PWD/target/release/livego-bench
 out=$PWD/target/bench

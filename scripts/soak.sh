@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 minutes=${1:?usage: scripts/soak.sh MINUTES [OUT_DIR]}
 out=$(realpath -m "${2:-docs}")
 mkdir -p "$out"
-cargo build --release --bins -q
+cargo build --release --workspace --bins -q
 livego=$PWD/target/release/livego
 bench=$PWD/target/release/livego-bench
 work=$(mktemp -d)

@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # hls.js and playwright-core for the browser test (tests/browser), pinned by its lock file.
 [[ -d tests/browser/node_modules ]] || npm ci --prefix tests/browser --no-audit --no-fund
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
+# --workspace: the server and the load generator (benches/livego-bench), whose smoke test
+# plays against the server binary this builds.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 # Documentation builds without warnings (broken or private intra-doc links).
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
-cargo test --all-targets
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+cargo test --workspace --all-targets

@@ -3,7 +3,6 @@
 
 pub mod amf;
 pub mod api;
-pub mod bench;
 pub mod codec;
 pub mod config;
 pub mod flv;

@@ -3,8 +3,8 @@
 //! orderly shutdown on SIGINT/SIGTERM.
 
 mod archive;
-pub mod conn;
-pub mod core;
+mod conn;
+mod core;
 mod core_threads;
 mod error;
 mod hls;
@@ -15,7 +15,7 @@ mod mesh;
 mod metrics;
 mod publisher;
 mod read_timer;
-pub mod readiness;
+mod readiness;
 mod relay;
 mod rtmp;
 mod shutdown;
@@ -83,7 +83,7 @@ fn ensure_not_listened_on(addr: SocketAddr) -> std::io::Result<()> {
 
 /// The CPUs this process may run on (its affinity mask: `taskset`, systemd's `CPUAffinity=`),
 /// in order; core k is pinned to the k-th of them (wrapping). Falls back to 0..n.
-pub fn allowed_cpus() -> Vec<usize> {
+fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it for this
     // thread (pid 0) and reads nothing else.
     let allowed: Vec<usize> = unsafe {

@@ -98,17 +98,6 @@ impl Readiness {
         }
     }
 
-    /// Hands out readiness every `tick`, forever: the caller is never interrupted by the
-    /// sockets (livego-bench's players, so the server under test does not pay for waking the
-    /// load generator).
-    pub async fn run_every(self: Rc<Self>, tick: Duration) {
-        let mut events = event_buffer();
-        loop {
-            glommio::timer::sleep(tick).await;
-            self.drain(&mut events);
-        }
-    }
-
     /// Completes once the set has events, through one io_uring poll on it. glommio 0.9 has no
     /// call to wait for an arbitrary descriptor, but a glommio stream arms a read poll on its
     /// descriptor as it is created and reports that poll's completion to the first read: a
@@ -241,12 +230,9 @@ mod tests {
     use super::*;
     use crate::server::conn::Conn;
 
-    /// How a test hands out readiness: [`Readiness::run`] or [`Readiness::run_every`].
-    type Mode = fn(Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>>;
-
-    /// Runs `test` on a fresh executor with a [`Readiness`] set handed out by `mode`, and a
-    /// connection whose peer is a plain blocking socket.
-    fn with_connection<F, Fut>(mode: Mode, test: F)
+    /// Runs `test` on a fresh executor with a [`Readiness`] set handed out by
+    /// [`Readiness::run`], and a connection whose peer is a plain blocking socket.
+    fn with_connection<F, Fut>(test: F)
     where
         F: FnOnce(Conn, std::net::TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
@@ -254,7 +240,7 @@ mod tests {
         LocalExecutorBuilder::default()
             .spawn(move || async move {
                 let readiness = Readiness::new().expect("epoll");
-                let _running = glommio::spawn_local(mode(readiness.clone()));
+                let _running = glommio::spawn_local(readiness.clone().run());
                 let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
                 let peer = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
                     .expect("connect");
@@ -264,14 +250,6 @@ mod tests {
             .expect("executor")
             .join()
             .expect("test executor");
-    }
-
-    fn doorbell(readiness: Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(readiness.run())
-    }
-
-    fn ticking(readiness: Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(readiness.run_every(Duration::from_millis(1)))
     }
 
     /// The peer writes `parts` with pauses in between, then closes; the connection reads them
@@ -299,17 +277,12 @@ mod tests {
 
     #[test]
     fn reads_wait_for_data_and_see_the_end_of_stream_on_the_doorbell() {
-        with_connection(doorbell, reads_what_arrives_late);
-    }
-
-    #[test]
-    fn reads_wait_for_data_and_see_the_end_of_stream_on_a_ticker() {
-        with_connection(ticking, reads_what_arrives_late);
+        with_connection(reads_what_arrives_late);
     }
 
     #[test]
     fn a_read_without_data_times_out() {
-        with_connection(doorbell, |conn, peer| async move {
+        with_connection(|conn, peer| async move {
             let _open = peer;
             conn.set_read_timeout(Some(Duration::from_millis(50)));
             let started = Instant::now();
@@ -324,7 +297,7 @@ mod tests {
 
     #[test]
     fn a_read_timeout_counts_from_each_wait_not_from_the_first() {
-        with_connection(doorbell, |conn, mut peer| async move {
+        with_connection(|conn, mut peer| async move {
             let timeout = Duration::from_millis(80);
             conn.set_read_timeout(Some(timeout));
             let writer = std::thread::spawn(move || {

@@ -1,4 +1,4 @@
-//! Players: RTMP (through the sans-IO [`ClientSession`](crate::rtmp::client::ClientSession))
+//! Players: RTMP (through livego's sans-IO [`ClientSession`](livego::rtmp::client::ClientSession))
 //! and HTTP-FLV (a plain HTTP/1.0 GET, so the body is the bare FLV stream, parsed with
 //! [`FlvReader`]). Each counts what it receives into its [`PlayerStats`]; slow players read
 //! through a [`TokenBucket`].
@@ -7,17 +7,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
-use super::hist::Histogram;
-use super::net::{Conn, connect, open_rtmp, resolve};
-use super::probe::Probe;
-use super::stats::PlayerStats;
-use crate::flv::reader::FlvReader;
-use crate::flv::tag::{TAG_AUDIO, TAG_VIDEO};
-use crate::rtmp::client::{ClientEvent, Role, RtmpUrl};
-use crate::rtmp::message::msg_type;
-use crate::server::readiness::Readiness;
+use livego::flv::reader::FlvReader;
+use livego::flv::tag::{TAG_AUDIO, TAG_VIDEO};
+use livego::rtmp::client::{ClientEvent, Role, RtmpUrl};
+use livego::rtmp::message::msg_type;
+
+use crate::conn::Conn;
+use crate::hist::Histogram;
+use crate::http::{HttpUrl, parse_head};
+use crate::net::{connect, open_rtmp, resolve};
+use crate::probe::Probe;
+use crate::readiness::Readiness;
+use crate::stats::PlayerStats;
 
 /// Largest single read.
 const READ: usize = 32 * 1024;
@@ -197,20 +200,6 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
     }
 }
 
-/// `http://host[:port]/path` → (host, port, path).
-pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?}: expected http://HOST[:PORT]/PATH"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| format!("{url:?}: bad port"))?),
-        None => (authority, 80),
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    Ok((host.to_string(), port, path.to_string()))
-}
-
 /// Plays over HTTP-FLV until an error (recorded in `stats`); the caller bounds it in time.
 pub async fn http_flv(
     url: String,
@@ -221,26 +210,20 @@ pub async fn http_flv(
     stats.borrow_mut().connect_at = Some(Instant::now());
     let mut buf = BytesMut::new();
     let setup = async {
-        let (host, port, path) = parse_http_url(&url)?;
-        let sock = connect(resolve(&host, port)?, &shared.ready)
+        let url = HttpUrl::parse(&url)?;
+        let sock = connect(resolve(&url.host, url.port)?, &shared.ready)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
-        sock.write_all(request.as_bytes())
+        sock.write_all(&url.get("1.0"))
             .await
             .map_err(|e| format!("write: {e}"))?;
         loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = buf.split_to(end + 4);
-                let status = head[..].split(|&b| b == b' ').nth(1).unwrap_or_default();
-                if status != b"200" {
-                    let line = head[..].split(|&b| b == b'\r').next().unwrap_or_default();
-                    return Err(format!("HTTP {}", String::from_utf8_lossy(line)));
+            if let Some(head) = parse_head(&buf)? {
+                if head.status != 200 {
+                    return Err(format!("HTTP {} {}", head.status, head.reason));
                 }
+                buf.advance(head.len);
                 return Ok(sock);
-            }
-            if buf.len() > 8192 {
-                return Err("response head over 8 KiB".into());
             }
             read(&sock, &mut buf, &mut None).await?;
         }
@@ -294,19 +277,5 @@ mod tests {
         b.spend(n);
         // Long idle: capped at a quarter second's worth (here the 4 KiB minimum).
         assert_eq!(b.allow(t0 + Duration::from_secs(10)), Ok(4096));
-    }
-
-    #[test]
-    fn http_urls() {
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:7001/live/a.flv").unwrap(),
-            ("127.0.0.1".into(), 7001, "/live/a.flv".into())
-        );
-        assert_eq!(
-            parse_http_url("http://h").unwrap(),
-            ("h".into(), 80, "/".into())
-        );
-        assert!(parse_http_url("https://h/x").is_err());
-        assert!(parse_http_url("http://h:x/").is_err());
     }
 }

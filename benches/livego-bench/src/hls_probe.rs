@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use super::hist::Histogram;
-use super::net::{Conn, connect, resolve};
-use super::player::parse_http_url;
-use crate::server::readiness::Readiness;
+use crate::conn::Conn;
+use crate::hist::Histogram;
+use crate::http::{HttpUrl, parse_head};
+use crate::net::{connect, resolve};
+use crate::readiness::Readiness;
 
 /// Pause between two playlist requests.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -28,32 +29,17 @@ pub fn newest_segment(playlist: &str) -> Option<&str> {
         .rfind(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// What a full HTTP/1.1 response in `buf` holds: (status, head length, body length), or None
-/// while the head is incomplete.
-fn response_frame(buf: &[u8]) -> Result<Option<(u16, usize, usize)>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head = match response.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("bad HTTP response: {e}")),
-    };
-    let length = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-        .ok_or("playlist response without Content-Length")?;
-    Ok(Some((response.code.unwrap_or(0), head, length)))
-}
-
-/// One GET of `path` on `sock`; Ok(None) for a non-200 answer.
+/// One GET (`request`) on `sock`; Ok(None) for a non-200 answer.
 async fn get(sock: &Conn, request: &[u8], buf: &mut BytesMut) -> Result<Option<String>, String> {
     sock.write_all(request)
         .await
         .map_err(|e| format!("write: {e}"))?;
     loop {
-        if let Some((status, head, length)) = response_frame(buf)? {
+        if let Some(head) = parse_head(buf)? {
+            let length = head
+                .content_length
+                .ok_or("playlist response without Content-Length")?;
+            let (status, head) = (head.status, head.len);
             if head + length > MAX_RESPONSE {
                 return Err(format!("playlist response of {} bytes", head + length));
             }
@@ -81,9 +67,9 @@ pub async fn run(
     samples: Rc<RefCell<Histogram>>,
     ready: Rc<Readiness>,
 ) -> Result<(), String> {
-    let (host, port, path) = parse_http_url(&url)?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").into_bytes();
-    let sock = connect(resolve(&host, port)?, &ready)
+    let url = HttpUrl::parse(&url)?;
+    let request = url.get("1.1");
+    let sock = connect(resolve(&url.host, url.port)?, &ready)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut buf = BytesMut::new();
@@ -118,14 +104,5 @@ mod tests {
                         #EXTINF:2.000,\nx/8.ts\n\n";
         assert_eq!(newest_segment(playlist), Some("x/8.ts"));
         assert_eq!(newest_segment("#EXTM3U\n#EXT-X-ENDLIST\n"), None);
-    }
-
-    #[test]
-    fn response_frame_needs_the_whole_head_and_a_length() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(response_frame(ok).unwrap(), Some((200, 38, 5)));
-        assert_eq!(response_frame(&ok[..20]).unwrap(), None);
-        assert!(response_frame(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
-        assert!(response_frame(b"garbage\r\n\r\n").is_err());
     }
 }

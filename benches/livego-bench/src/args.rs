@@ -37,9 +37,9 @@ usage: livego-bench --url rtmp://HOST:PORT/APP/NAME [options]
 
 At the end one JSON object is printed on stdout: players connected/failed/disconnected,
 first_frame_ms (connect -> first keyframe) p50/p95/max, latency_ms (publish -> receive of the
-same video frame) p50/p99/max, hls_segment_ms with --hls, frame holes (a video timestamp going back or jumping > 1 s),
-lagging players (last video frame > 2 s behind the publisher), delivered Mbit/s, and the
-generator's own CPU time (getrusage) and share of one core.
+same video frame) p50/p99/max, hls_segment_ms with --hls, frame holes (a video timestamp going
+back or jumping > 1 s), lagging players (last video frame > 2 s behind the publisher),
+delivered Mbit/s, and the generator's own CPU time (getrusage) and share of one core.
 ";
 
 #[derive(Debug, Clone, PartialEq)]

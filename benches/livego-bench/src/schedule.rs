@@ -3,9 +3,8 @@
 //! timestamps (each loop shifted by the file's length plus one video frame). Sans-IO.
 
 use bytes::{BufMut, Bytes, BytesMut};
-
-use crate::flv::reader::FlvReader;
-use crate::flv::tag::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use livego::flv::reader::FlvReader;
+use livego::flv::tag::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
 
 /// One message to publish: FLV tag type (= RTMP message type), timestamp, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +119,8 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flv::header::file_header;
-    use crate::flv::tag::encode_tag;
+    use livego::flv::header::file_header;
+    use livego::flv::tag::encode_tag;
 
     #[test]
     fn headers_once_media_looped_continuously() {

@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use glommio::{LocalExecutorBuilder, Placement, Task};
+use livego::rtmp::client::{Role, RtmpUrl};
 use serde_json::{Value, json};
 
-use super::args::Options;
-use super::hist::Histogram;
-use super::hls_probe;
-use super::net::open_rtmp;
-use super::player::{self, Shared, Spec};
-use super::publisher::{self, Publisher, PublisherState};
-use super::report::{self, Entry, Totals};
-use super::schedule::Schedule;
-use super::stats::PlayerStats;
-use crate::rtmp::client::{Role, RtmpUrl};
+use crate::args::Options;
+use crate::hist::Histogram;
+use crate::hls_probe;
+use crate::net::open_rtmp;
+use crate::player::{self, Shared, Spec};
+use crate::publisher::{self, Publisher, PublisherState};
+use crate::report::{self, Entry, Totals};
+use crate::schedule::Schedule;
+use crate::stats::PlayerStats;
 
 pub fn run(options: Options) -> Result<Value, String> {
     let executor = LocalExecutorBuilder::new(Placement::Unbound)
@@ -196,6 +196,10 @@ async fn drive(o: Options) -> Result<Value, String> {
             })
         })
         .collect();
+    let publishing = publishers
+        .iter()
+        .filter(|p| p.error.borrow().is_none() && p.video_frames.get() > 0)
+        .count();
     let totals = Totals {
         latency: shared.latency.borrow().clone(),
         play_secs,
@@ -204,7 +208,7 @@ async fn drive(o: Options) -> Result<Value, String> {
         hls_segment: o.hls.is_some().then(|| hls_samples.borrow().clone()),
         publishers: json!({
             "stream_kbps": bitrate / 1000.0,
-            "publishing": publishers.iter().filter(|p| p.error.borrow().is_none() && p.video_frames.get() > 0).count(),
+            "publishing": publishing,
             "each": publisher_json,
         }),
     };

@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
-use super::net::{Conn, Opened};
-use super::probe::{Probe, Sent, payload_key};
-use super::schedule::Schedule;
-use crate::flv::tag::TAG_VIDEO;
-use crate::rtmp::client::{ClientEvent, ClientSession};
+use livego::flv::tag::TAG_VIDEO;
+use livego::rtmp::client::{ClientEvent, ClientSession};
+
+use crate::conn::Conn;
+use crate::net::Opened;
+use crate::probe::{Probe, Sent, payload_key};
+use crate::schedule::Schedule;
 
 /// Publishers' first messages are spread over this long.
 const START_SPREAD: Duration = Duration::from_secs(1);

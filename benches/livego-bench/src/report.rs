@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::hist::Histogram;
-use super::stats::PlayerStats;
+use crate::hist::Histogram;
+use crate::stats::PlayerStats;
 
 /// A player is lagging when its last video frame is this far behind the publisher.
 pub const LAG_MS: i64 = 2000;

@@ -1,5 +1,6 @@
-//! A client TCP connection on glommio with the RTMP client session driven over it: connect,
-//! handshake and commands until Publishing/Playing ([`open_rtmp`]).
+//! Opening connections: TCP to a resolved address ([`connect`]), and RTMP with livego's
+//! sans-IO client session driven over it through the handshake and commands until
+//! Publishing/Playing ([`open_rtmp`]).
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -10,11 +11,12 @@ use bytes::BytesMut;
 use futures_lite::future;
 use glommio::net::TcpStream;
 
-use crate::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
-use crate::rtmp::handshake::RANDOM_LEN;
-pub use crate::server::conn::Conn;
-use crate::server::readiness::Readiness;
+use livego::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outcome};
+use livego::rtmp::handshake::RANDOM_LEN;
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::conn::Conn;
+use crate::readiness::Readiness;
 
 /// Connecting and reaching Publishing/Playing may take this long.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::hist::Histogram;
-use super::probe::{Probe, payload_key};
+use crate::hist::Histogram;
+use crate::probe::{Probe, payload_key};
 
 /// A video timestamp step larger than this is a hole.
 pub const HOLE_MS: u32 = 1000;
@@ -36,7 +36,8 @@ pub struct PlayerStats {
 
 impl PlayerStats {
     /// Accounts one video message. Players given a `latency` histogram record the age of
-    /// each live frame (not of GOP-cache frames); the others still look frames up until they learn their timestamp offset.
+    /// each live frame (not of GOP-cache frames); the others still look frames up until they
+    /// learn their timestamp offset.
     #[allow(clippy::too_many_arguments)]
     pub fn on_video(
         &mut self,
@@ -87,7 +88,7 @@ impl PlayerStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::probe::Sent;
+    use crate::probe::Sent;
 
     const SEQ: &[u8] = &[0x17, 0, 0, 0, 0, 1, 2];
     fn key(n: u8) -> Vec<u8> {
