@@ -25,9 +25,9 @@ fn media(type_id: u8, timestamp: u32, payload: &[u8]) -> Message {
     }
 }
 
-/// A video frame at `ts` (a keyframe every 10th), its payload naming it.
+/// The video frame at `ts` of a 30 fps stream (a keyframe every 12th), its payload naming it.
 fn video(ts: u32) -> Message {
-    let kind = if ts % 400 == 0 { 0x17 } else { 0x27 };
+    let kind = if (ts / 33).is_multiple_of(12) { 0x17 } else { 0x27 };
     let [a, b, c, d] = ts.to_be_bytes();
     media(
         msg_type::VIDEO,
