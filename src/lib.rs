@@ -9,6 +9,7 @@ pub mod flv;
 pub mod hls;
 pub mod http;
 pub mod logline;
+pub mod net;
 pub mod rtmp;
 pub mod server;
 pub mod stream;

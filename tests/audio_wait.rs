@@ -27,7 +27,11 @@ fn media(type_id: u8, timestamp: u32, payload: &[u8]) -> Message {
 
 /// The video frame at `ts` of a 30 fps stream (a keyframe every 12th), its payload naming it.
 fn video(ts: u32) -> Message {
-    let kind = if (ts / 33).is_multiple_of(12) { 0x17 } else { 0x27 };
+    let kind = if (ts / 33).is_multiple_of(12) {
+        0x17
+    } else {
+        0x27
+    };
     let [a, b, c, d] = ts.to_be_bytes();
     media(
         msg_type::VIDEO,

@@ -4,8 +4,9 @@
 //! - The protocol and media cores (amf, rtmp, flv, ts, codec, http, hls) are sans-IO: no
 //!   glommio, no sockets, no files, nothing of the hub, the server or the API.
 //! - The hub (stream) knows nothing of HTTP, the API or the server.
-//! - Only the server (and the binary's `main.rs`) runs glommio. The load generator is no
-//!   part of src/: it is a workspace member of its own (benches/livego-bench).
+//! - Only the server, the socket layer it is built on (net) and the binary's `main.rs` run
+//!   glommio. The load generator is no part of src/: it is a workspace member of its own
+//!   (benches/livego-bench).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ const NOT_IN_SANS_IO: &[&str] = &[
 const NOT_IN_HUB: &[&str] = &["glommio", "crate::http", "crate::api", "crate::server"];
 
 /// Modules that may run glommio.
-const MAY_RUN_GLOMMIO: &[&str] = &["server", "main.rs"];
+const MAY_RUN_GLOMMIO: &[&str] = &["server", "net", "main.rs"];
 
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -14,8 +14,6 @@ mod limit;
 mod mesh;
 mod metrics;
 mod publisher;
-mod read_timer;
-mod readiness;
 mod relay;
 mod rtmp;
 mod shutdown;

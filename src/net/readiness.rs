@@ -228,7 +228,7 @@ mod tests {
     use glommio::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::server::conn::Conn;
+    use crate::net::conn::Conn;
 
     /// Runs `test` on a fresh executor with a [`Readiness`] set handed out by
     /// [`Readiness::run`], and a connection whose peer is a plain blocking socket.
