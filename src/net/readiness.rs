@@ -98,6 +98,17 @@ impl Readiness {
         }
     }
 
+    /// Hands out readiness every `tick`, forever, without waiting on the set in between: a
+    /// load generator on the same machine as the server under test is then never woken by its
+    /// sockets, so the server does not pay for waking it (livego-bench's `--tick-ms`).
+    pub async fn run_every(self: Rc<Self>, tick: Duration) {
+        let mut events = event_buffer();
+        loop {
+            glommio::timer::sleep(tick).await;
+            self.drain(&mut events);
+        }
+    }
+
     /// Completes once the set has events, through one io_uring poll on it. glommio 0.9 has no
     /// call to wait for an arbitrary descriptor, but a glommio stream arms a read poll on its
     /// descriptor as it is created and reports that poll's completion to the first read: a
@@ -230,9 +241,29 @@ mod tests {
     use super::*;
     use crate::net::conn::Conn;
 
-    /// Runs `test` on a fresh executor with a [`Readiness`] set handed out by
-    /// [`Readiness::run`], and a connection whose peer is a plain blocking socket.
+    /// How a test hands out readiness: [`Readiness::run`] or [`Readiness::run_every`].
+    type Mode = fn(Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>>;
+
+    fn doorbell(readiness: Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(readiness.run())
+    }
+
+    fn ticking(readiness: Rc<Readiness>) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(readiness.run_every(Duration::from_millis(1)))
+    }
+
+    /// Runs `test` on a fresh executor with a [`Readiness`] set handed out by [`doorbell`], and
+    /// a connection whose peer is a plain blocking socket.
     fn with_connection<F, Fut>(test: F)
+    where
+        F: FnOnce(Conn, std::net::TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        with_connection_in(doorbell, test)
+    }
+
+    /// [`with_connection`] with readiness handed out by `mode`.
+    fn with_connection_in<F, Fut>(mode: Mode, test: F)
     where
         F: FnOnce(Conn, std::net::TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
@@ -240,7 +271,7 @@ mod tests {
         LocalExecutorBuilder::default()
             .spawn(move || async move {
                 let readiness = Readiness::new().expect("epoll");
-                let _running = glommio::spawn_local(readiness.clone().run());
+                let _running = glommio::spawn_local(mode(readiness.clone()));
                 let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
                 let peer = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
                     .expect("connect");
@@ -278,6 +309,11 @@ mod tests {
     #[test]
     fn reads_wait_for_data_and_see_the_end_of_stream_on_the_doorbell() {
         with_connection(reads_what_arrives_late);
+    }
+
+    #[test]
+    fn reads_wait_for_data_and_see_the_end_of_stream_on_a_ticker() {
+        with_connection_in(ticking, reads_what_arrives_late);
     }
 
     #[test]

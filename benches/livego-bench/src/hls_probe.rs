@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::conn::Conn;
 use crate::hist::Histogram;
 use crate::http::{HttpUrl, parse_head};
 use crate::net::{connect, resolve};
-use crate::readiness::Readiness;
+use livego::net::conn::Conn;
+use livego::net::readiness::Readiness;
 
 /// Pause between two playlist requests.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);

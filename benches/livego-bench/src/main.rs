@@ -6,7 +6,8 @@
 //! it shares the machine with the server under test.
 //!
 //! It uses livego's library as any client would: the sans-IO RTMP client session and the FLV
-//! reader. What it needs of sockets it carries itself ([`readiness`], [`conn`]).
+//! reader, and the socket layer the server is built on (`livego::net`: the epoll readiness
+//! set, in its ticking mode with `--tick-ms`, and nonblocking connections).
 //!
 //! The pure parts ([`args`], [`hist`], [`http`], [`probe`], [`stats`], [`schedule`],
 //! [`report`]) take values and return values; [`net`], [`publisher`], [`player`],
@@ -15,7 +16,6 @@
 //! Prints one JSON summary on stdout; errors go to stderr with exit code 2.
 
 mod args;
-mod conn;
 mod hist;
 mod hls_probe;
 mod http;
@@ -23,7 +23,6 @@ mod net;
 mod player;
 mod probe;
 mod publisher;
-mod readiness;
 mod report;
 mod run;
 mod schedule;

@@ -15,8 +15,8 @@ use livego::rtmp::client::{ClientEvent, ClientSession, Role, RtmpUrl, setup_outc
 use livego::rtmp::handshake::RANDOM_LEN;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::conn::Conn;
-use crate::readiness::Readiness;
+use livego::net::conn::Conn;
+use livego::net::readiness::Readiness;
 
 /// Connecting and reaching Publishing/Playing may take this long.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);

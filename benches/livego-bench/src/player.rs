@@ -14,13 +14,13 @@ use livego::flv::tag::{TAG_AUDIO, TAG_VIDEO};
 use livego::rtmp::client::{ClientEvent, Role, RtmpUrl};
 use livego::rtmp::message::msg_type;
 
-use crate::conn::Conn;
 use crate::hist::Histogram;
 use crate::http::{HttpUrl, parse_head};
 use crate::net::{connect, open_rtmp, resolve};
 use crate::probe::Probe;
-use crate::readiness::Readiness;
 use crate::stats::PlayerStats;
+use livego::net::conn::Conn;
+use livego::net::readiness::Readiness;
 
 /// Largest single read.
 const READ: usize = 32 * 1024;

@@ -18,10 +18,10 @@ use bytes::{Buf, BytesMut};
 use livego::flv::tag::TAG_VIDEO;
 use livego::rtmp::client::{ClientEvent, ClientSession};
 
-use crate::conn::Conn;
 use crate::net::Opened;
 use crate::probe::{Probe, Sent, payload_key};
 use crate::schedule::Schedule;
+use livego::net::conn::Conn;
 
 /// Publishers' first messages are spread over this long.
 const START_SPREAD: Duration = Duration::from_secs(1);

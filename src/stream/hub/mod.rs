@@ -206,16 +206,7 @@ impl CoreHub {
         self.map_session(&stream, session);
         stream.own(session, remote.clone());
         for core in remote {
-            let bootstrap = Vec::new();
-            let key = key.clone();
-            self.send(
-                core,
-                CoreMsg::Start {
-                    key,
-                    session,
-                    bootstrap,
-                },
-            );
+            self.send_start(core, key.clone(), session, Vec::new());
         }
         Ok(Publication {
             hub: self.clone(),
@@ -244,6 +235,22 @@ impl CoreHub {
             stream,
             outbox,
         })
+    }
+
+    /// Tell `core` that `key` is live as `session`, starting with `bootstrap`.
+    fn send_start(
+        &self,
+        core: usize,
+        key: StreamKey,
+        session: SessionId,
+        bootstrap: Vec<SharedFrame>,
+    ) {
+        let start = CoreMsg::Start {
+            key,
+            session,
+            bootstrap,
+        };
+        self.send(core, start);
     }
 
     fn send(&self, core: usize, msg: CoreMsg) {
@@ -300,15 +307,7 @@ impl CoreHub {
             return;
         };
         if stream.add_subscriber(core) {
-            let bootstrap = stream.bootstrap();
-            self.send(
-                core,
-                CoreMsg::Start {
-                    key,
-                    session,
-                    bootstrap,
-                },
-            );
+            self.send_start(core, key, session, stream.bootstrap());
         }
     }
 }
