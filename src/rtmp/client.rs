@@ -12,10 +12,12 @@
 //! play(name) with Set Buffer Length. Ping requests are answered and received bytes are
 //! acknowledged per the server's Window Acknowledgement Size.
 
+use std::fmt;
+
 use bytes::{Bytes, BytesMut};
 
-use super::chunk::{ChunkReader, ChunkSize, ChunkWriter, control};
-use super::handshake::{ClientHandshake, HandshakeStatus, RANDOM_LEN};
+use super::chunk::{ChunkError, ChunkReader, ChunkSize, ChunkWriter, control};
+use super::handshake::{ClientHandshake, HandshakeError, HandshakeStatus, RANDOM_LEN};
 use super::message::{Message, msg_type, user_control};
 use crate::amf::{self, Value};
 use crate::logline::Peer;
@@ -61,6 +63,36 @@ pub enum ClientEvent {
     /// The server refused or ended the session; the driver should close the connection.
     Closed(String),
 }
+
+/// Why the server's bytes are unusable (the driver closes the connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    Handshake(HandshakeError),
+    Chunks(ChunkError),
+    /// A command whose AMF does not decode.
+    Command(amf::Error),
+    /// A protocol control message (named) that does not parse.
+    Control(&'static str, ChunkError),
+    /// A command whose name is not a string (the value, as debug text).
+    CommandName(String),
+    /// A `createStream` result that is no stream id (the value, as debug text).
+    StreamId(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Handshake(e) => write!(f, "RTMP handshake failed: {e}"),
+            ClientError::Chunks(e) => write!(f, "bad RTMP chunk stream from server: {e}"),
+            ClientError::Command(e) => write!(f, "bad AMF in command from server: {e}"),
+            ClientError::Control(what, e) => write!(f, "bad {what}: {e}"),
+            ClientError::CommandName(v) => write!(f, "server command name is {v}, not a string"),
+            ClientError::StreamId(v) => write!(f, "createStream result {v} is not a stream id"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -130,18 +162,20 @@ impl ClientSession {
         &mut self,
         input: &mut BytesMut,
         out: &mut BytesMut,
-    ) -> Result<Vec<ClientEvent>, String> {
+    ) -> Result<Vec<ClientEvent>, ClientError> {
         let mut events = Vec::new();
         if self.state == State::Handshake {
             let status = self.handshake.feed(input, out);
-            match status.map_err(|e| format!("RTMP handshake failed: {e}"))? {
+            match status.map_err(ClientError::Handshake)? {
                 HandshakeStatus::InProgress => return Ok(events),
                 HandshakeStatus::Done => self.connect(out),
             }
         }
         while self.state != State::Closed {
-            let msg = self.reader.read_message(input);
-            let Some(msg) = msg.map_err(|e| format!("bad RTMP chunk stream from server: {e}"))?
+            let Some(msg) = self
+                .reader
+                .read_message(input)
+                .map_err(ClientError::Chunks)?
             else {
                 break;
             };
@@ -183,12 +217,12 @@ impl ClientSession {
         msg: Message,
         out: &mut BytesMut,
         events: &mut Vec<ClientEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ClientError> {
         match msg.type_id {
             msg_type::COMMAND_AMF0 | msg_type::COMMAND_AMF3 => {
                 let amf3 = msg.type_id == msg_type::COMMAND_AMF3;
-                let values = amf::decode_message_values(amf3, &msg.payload)
-                    .map_err(|e| format!("bad AMF in command from server: {e}"))?;
+                let values =
+                    amf::decode_message_values(amf3, &msg.payload).map_err(ClientError::Command)?;
                 self.command(values, out, events)
             }
             msg_type::AUDIO | msg_type::VIDEO | msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => {
@@ -199,15 +233,15 @@ impl ClientSession {
             }
             msg_type::WINDOW_ACK_SIZE => {
                 self.window = control::parse_u32(&msg.payload)
-                    .map_err(|e| format!("bad Window Acknowledgement Size: {e}"))?;
+                    .map_err(|e| ClientError::Control("Window Acknowledgement Size", e))?;
                 Ok(())
             }
             msg_type::USER_CONTROL => {
                 let (event, data) = control::parse_user_control(&msg.payload)
-                    .map_err(|e| format!("bad user control message: {e}"))?;
+                    .map_err(|e| ClientError::Control("user control message", e))?;
                 if event == user_control::PING_REQUEST {
-                    let ts =
-                        control::parse_u32(data).map_err(|e| format!("bad ping request: {e}"))?;
+                    let ts = control::parse_u32(data)
+                        .map_err(|e| ClientError::Control("ping request", e))?;
                     self.writer.write(&control::ping_response(ts), out);
                 }
                 Ok(())
@@ -222,10 +256,10 @@ impl ClientSession {
         values: Vec<Value>,
         out: &mut BytesMut,
         events: &mut Vec<ClientEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ClientError> {
         let name = match values.first() {
             Some(Value::String(s)) => s.as_str(),
-            other => return Err(format!("server command name is {other:?}, not a string")),
+            other => return Err(ClientError::CommandName(format!("{other:?}"))),
         };
         let txn = values.get(1).and_then(Value::as_f64).unwrap_or(0.0);
         let info = values.get(3);
@@ -240,7 +274,7 @@ impl ClientSession {
             ("_result", State::AwaitStream { txn: expected }) if txn == f64::from(expected) => {
                 let id = info.and_then(Value::as_f64).unwrap_or(-1.0);
                 if !(0.0..=f64::from(u32::MAX)).contains(&id) || id.fract() != 0.0 {
-                    return Err(format!("createStream result {info:?} is not a stream id"));
+                    return Err(ClientError::StreamId(format!("{info:?}")));
                 }
                 self.stream_id = id as u32;
                 self.start_stream(out);
@@ -752,23 +786,24 @@ mod tests {
         let mut client = handshaken();
         let mut continuation = BytesMut::from(&[0xC5, 1, 2, 3][..]);
         let err = client.feed(&mut continuation, &mut out).unwrap_err();
-        assert!(err.contains("bad RTMP chunk stream"), "{err}");
+        assert!(matches!(err, ClientError::Chunks(_)), "{err}");
 
         let mut client = handshaken();
         let mut bad_amf = server_message(msg_type::COMMAND_AMF0, 3, 0, &[0x02, 0, 9, b'c']);
         let err = client.feed(&mut bad_amf, &mut out).unwrap_err();
-        assert!(err.contains("bad AMF"), "{err}");
+        assert!(matches!(err, ClientError::Command(_)), "{err}");
 
         let mut client = handshaken();
         let mut no_name = server_message(msg_type::COMMAND_AMF0, 3, 0, &[0x05]);
         let err = client.feed(&mut no_name, &mut out).unwrap_err();
-        assert!(err.contains("not a string"), "{err}");
+        assert!(matches!(err, ClientError::CommandName(_)), "{err}");
+        assert!(err.to_string().contains("not a string"), "{err}");
 
         let url = RtmpUrl::parse("rtmp://h/a/s").unwrap();
         let mut client = ClientSession::new(url, Role::Play, 0, &[0; RANDOM_LEN]);
         let mut http = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n"[..]);
         let err = client.feed(&mut http, &mut out).unwrap_err();
-        assert!(err.contains("handshake"), "{err}");
+        assert!(matches!(err, ClientError::Handshake(_)), "{err}");
     }
 
     proptest! {

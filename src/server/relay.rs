@@ -471,5 +471,5 @@ async fn exchange(
     session
         .borrow_mut()
         .feed(input, out)
-        .map_err(ConnError::Protocol)
+        .map_err(ConnError::protocol)
 }

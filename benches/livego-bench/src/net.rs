@@ -77,7 +77,11 @@ pub async fn open_rtmp(
             {
                 return Err("server closed the connection during setup".into());
             }
-            if let Some(pending) = setup_outcome(session.feed(&mut input, &mut out)?)? {
+            if let Some(pending) = setup_outcome(
+                session
+                    .feed(&mut input, &mut out)
+                    .map_err(|e| e.to_string())?,
+            )? {
                 sock.write_all(&out).await.map_err(|e| e.to_string())?;
                 return Ok(Opened {
                     sock,

@@ -191,7 +191,9 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
             }
             let n = read(&sock, &mut input, &mut bucket).await?;
             stats.borrow_mut().bytes += n as u64;
-            events = session.feed(&mut input, &mut out)?;
+            events = session
+                .feed(&mut input, &mut out)
+                .map_err(|e| e.to_string())?;
         }
     }
     .await;

@@ -160,7 +160,8 @@ impl Publisher {
                 Ok(_) => self
                     .session
                     .borrow_mut()
-                    .feed(&mut input, &mut self.replies.borrow_mut()),
+                    .feed(&mut input, &mut self.replies.borrow_mut())
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             let closed = events.and_then(|events| {
