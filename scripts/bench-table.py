@@ -36,6 +36,8 @@ METRICS = {
         ("latency p50 ms", lambda r: path(r, "gen.latency_ms.p50"), 1),
         ("latency p99 ms", lambda r: path(r, "gen.latency_ms.p99"), 1),
         ("latency max ms", lambda r: path(r, "gen.latency_ms.max"), 1),
+        ("audio p50 ms", lambda r: path(r, "gen.audio_latency_ms.p50"), 1),
+        ("audio p99 ms", lambda r: path(r, "gen.audio_latency_ms.p99"), 1),
         ("core*s per Gbit/s", lambda r: r.get("cpu_per_gbit"), 3),
     ],
     "S3": [
@@ -64,6 +66,20 @@ METRICS = {
         ("lagging players", lambda r: path(r, "gen.lagging_players"), 0),
         ("RSS MiB", lambda r: r["rss_kb"] / 1024 if r.get("rss_kb") else None, 1),
     ],
+    "S8": [
+        ("core*s per Gbit/s", lambda r: r.get("cpu_per_gbit"), 3),
+        ("latency p50 ms", lambda r: path(r, "gen.latency_ms.p50"), 1),
+        ("latency p99 ms", lambda r: path(r, "gen.latency_ms.p99"), 1),
+        ("audio p99 ms", lambda r: path(r, "gen.audio_latency_ms.p99"), 1),
+    ],
+    "S9": [
+        ("core*s per Gbit/s", lambda r: r.get("cpu_per_gbit"), 3),
+        ("delivered Gbit/s", lambda r: r.get("gbit_s"), 3),
+        ("server CPU (cores)", lambda r: r.get("server_cpu"), 3),
+        ("players connected", lambda r: path(r, "gen.connected"), 0),
+        ("latency p99 ms", lambda r: path(r, "gen.latency_ms.p99"), 1),
+        ("audio p99 ms", lambda r: path(r, "gen.audio_latency_ms.p99"), 1),
+    ],
 }
 
 
@@ -89,8 +105,12 @@ def main():
         if (r["scenario"], r["step"]) not in steps:
             steps.append((r["scenario"], r["step"]))
     by = {(r["scenario"], r["step"], r["server"]): r for r in results}
-    print(f"{'scenario':<4} {'step':<22} {'metric':<22} {'livego':>10} {'nginx':>10} {'ratio':>7}")
+    print(f"{'scenario':<4} {'step':<30} {'metric':<22} {'livego':>10} {'nginx':>10} {'ratio':>7}")
     for scenario, step in steps:
+        for s in servers:
+            note = path(by.get((scenario, step, s)) or {}, "note")
+            if note:
+                print(f"{scenario:<4} {step:<30} note ({s}): {note}")
         for name, get, digits in METRICS.get(scenario, []):
             values = [by.get((scenario, step, s)) for s in servers]
             shown = [get(r) if r else None for r in values]
@@ -107,7 +127,7 @@ def main():
                 if r and not r.get("valid", True)
             )
             print(
-                f"{scenario:<4} {step:<22} {name:<22} {fmt(shown[0], digits):>10} "
+                f"{scenario:<4} {step:<30} {name:<22} {fmt(shown[0], digits):>10} "
                 f"{fmt(shown[1], digits):>10} {fmt(ratio, 2):>7}{flags}"
             )
 

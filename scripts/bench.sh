@@ -5,14 +5,24 @@
 # (target/release/livego-bench: one publisher + N players in one process) runs pinned to CPU 0.
 # For every step the script samples the server's utime+stime and RSS from /proc, the bytes that
 # crossed loopback, and how busy CPU 0 was; a step whose generator core was over 85 % busy is
-# marked INVALID (client-bound). Scenarios (1 Mbit/s H.264+AAC clip, 2 s GOP):
-#   S1 CPU per Gbit/s: 500 and 1000 RTMP players (both servers), the same over HTTP-FLV (livego)
-#   S2 latency: 10 probe players among 1000 background players
+# marked INVALID (client-bound). livego runs with its defaults unless a step names a setting
+# (its extra YAML is recorded as "livego_config"). Scenarios (1 Mbit/s H.264+AAC clip, 2 s GOP):
+#   S1 CPU per Gbit/s: 500 and 1000 RTMP players (both servers), the same over HTTP-FLV (livego);
+#      livego runs each step twice: with the defaults and as "... audio_wait 0"
+#      (`audio_wait_ms: 0`: audio is not held back to go out with video)
+#   S2 latency: 10 probe players among 1000 background players, video and audio latency;
+#      livego also with `audio_wait_ms: 0` ("... audio_wait 0")
 #   S3 first frame: 200 joins spread over 2 GOPs (4 s)
 #   S4 memory: RSS at 0 / 500 / 1000 / 2000 players -> KB per player
 #   S5 publishers: 500 / 1000 publishers at 600 kbit/s -> CPU per publisher
 #   S6 HLS (livego; nginx serves the same segment and playlist from tmpfs): wrk, 64 connections
 #   S7 slow consumers: 500 normal + 50 half-rate players; normal players' p99 latency and RSS
+#   S8 play_merge_ms curve (livego): S2's load with `play_merge_ms` 0, 50, 100 and 350 -> CPU
+#      per Gbit/s, p99 video and audio latency
+#   S9 two cores (livego): 250 RTMP players of a 4 Mbit/s clip (fewer, larger messages than S1,
+#      so the generator keeps up) with `cores: 1` (CPU 1) and `cores: 2` (CPUs 1 and 2). With
+#      fewer than 3 CPUs the two cores are CPUs 0 and 1: the generator shares CPU 0 with one of
+#      them (noted in the row; its validity is then judged by the generator's own CPU time)
 #
 #   usage: scripts/bench.sh [--seconds N] [--only S1,S2,...] [--servers livego,nginx]
 #   results: target/bench/results.jsonl (one JSON object per step) and the table on stdout
@@ -20,19 +30,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=20
-only=S1,S2,S3,S4,S5,S6,S7
+only=S1,S2,S3,S4,S5,S6,S7,S8,S9
 servers=livego,nginx
 while (($#)); do
     case $1 in
         --seconds) seconds=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 wants() { [[ ",$only," == *",$1,"* ]]; }
 server_wanted() { [[ ",$servers," == *",$1,"* ]]; }
+# Scenarios of settings only livego has.
+livego_only() { [[ ,S8,S9, == *",$1,"* ]]; }
 
 # --- what the benchmark needs -------------------------------------------------------------
 nginx_module=/usr/lib/nginx/modules/ngx_rtmp_module.so
@@ -75,8 +87,10 @@ make_clip() {
 }
 clip=$out/clip-1mbit.flv
 clip600=$out/clip-600kbit.flv
+clip4m=$out/clip-4mbit.flv
 make_clip "$clip" 900 96
 make_clip "$clip600" 540 64
+if wants S9 && server_wanted livego; then make_clip "$clip4m" 3800 128; fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
@@ -95,8 +109,13 @@ hls_port=$(free_port)
 api_port=$(free_port)
 http_port=$(free_port)
 
+# start_livego [EXTRA_YAML [CPUS]]: livego pinned to CPUS (default 1), its config the bench's
+# base with EXTRA_YAML's lines (flat `key: value`) added, replacing base lines of the same keys.
+livego_extra=
 start_livego() {
-    cat > "$work/livego.yaml" <<EOF
+    livego_extra=${1:-}
+    local cpus=${2:-1}
+    cat > "$work/livego-base.yaml" <<EOF
 level: off
 rtmp_noauth: true
 cores: 1
@@ -108,10 +127,20 @@ key_store: "$work/keys.json"
 max_connections: 100000
 hls_window: 20
 EOF
+    printf '%s\n' "$livego_extra" > "$work/livego-extra.yaml"
+    awk -F: 'NR == FNR { if (NF > 1) extra[$1] = 1; next } !($1 in extra)' \
+        "$work/livego-extra.yaml" "$work/livego-base.yaml" > "$work/livego.yaml"
+    grep -v '^$' "$work/livego-extra.yaml" >> "$work/livego.yaml" || true
     ulimit -n "$(ulimit -Hn)"
-    taskset -c 1 "$livego" --config "$work/livego.yaml" > "$work/livego.log" 2>&1 &
+    taskset -c "$cpus" "$livego" --config "$work/livego.yaml" > "$work/livego.log" 2>&1 &
     server_pid=$!
     wait_port "$rtmp_port"
+}
+
+# restart_livego [EXTRA_YAML [CPUS]]: a fresh livego for the next step (see start_livego).
+restart_livego() {
+    stop_server
+    start_livego "$@"
 }
 
 start_nginx() {
@@ -166,7 +195,10 @@ cpu0() { awk '/^cpu0 / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 
 # measure SERVER SCENARIO STEP SETTLE -- GENERATOR_ARGS...: the generator publishes for 1 s, then
 # players join (200/s unless the args say otherwise); the server is sampled from SETTLE seconds
-# after the start for $seconds, then the generator stops. Appends one JSON line.
+# after the start for $seconds, then the generator stops. Appends one JSON line. With
+# gen_shared set, the server also runs on the generator's CPU 0: the step's validity is judged
+# by the generator's own CPU time alone, and gen_shared is the step's note.
+gen_shared=
 measure() {
     local server=$1 scenario=$2 step=$3 warmup=$4
     shift 5
@@ -185,44 +217,95 @@ measure() {
         tail -5 "$work/gen.log" >&2
         echo '{}' > "$gen_json"
     fi
-    python3 - "$server" "$scenario" "$step" "$seconds" "$ticks" "$c0" "$c1" "$b0" "$b1" \
+    local config=
+    [[ $server == livego ]] && config=$livego_extra
+    LIVEGO_CONFIG=$config NOTE=$gen_shared \
+        python3 - "$server" "$scenario" "$step" "$seconds" "$ticks" "$c0" "$c1" "$b0" "$b1" \
         "$busy0" "$busy1" "$idle0" "$idle1" "$rss" "$gen_json" >> "$results" <<'PY'
-import json, sys
+import json, os, sys
 server, scenario, step, secs, ticks = sys.argv[1:4] + [float(sys.argv[4]), float(sys.argv[5])]
 c0, c1, b0, b1, busy0, busy1, idle0, idle1, rss = map(float, sys.argv[6:15])
 with open(sys.argv[15]) as f:
     gen = json.load(f)
+note = os.environ["NOTE"]
 cpu_s = (c1 - c0) / ticks
 gbit_s = (b1 - b0) * 8 / 1e9 / secs
-client = (busy1 - busy0) / max(1.0, (busy1 - busy0) + (idle1 - idle0))
-client = max(client, (gen.get("cpu_percent") or 0) / 100)
-print(json.dumps({
+client = (gen.get("cpu_percent") or 0) / 100
+if not note:  # CPU 0 is the generator's alone: count its softirq time too
+    client = max(client, (busy1 - busy0) / max(1.0, (busy1 - busy0) + (idle1 - idle0)))
+result = {
     "server": server, "scenario": scenario, "step": step, "seconds": secs,
     "server_cpu": cpu_s / secs, "gbit_s": gbit_s,
     "cpu_per_gbit": cpu_s / secs / gbit_s if gbit_s > 0 else None,
     "rss_kb": rss, "client_cpu": client, "valid": client <= 0.85, "gen": gen,
-}))
+}
+if os.environ["LIVEGO_CONFIG"]:
+    result["livego_config"] = os.environ["LIVEGO_CONFIG"]
+if note:
+    result["note"] = note
+print(json.dumps(result))
 PY
     tail -1 "$results" >&2
 }
 
 publisher_args() { echo --flv "$clip" --url "rtmp://127.0.0.1:$rtmp_port/live/$1"; }
 
+# measure_audio_wait SERVER SCENARIO STEP SETTLE -- GENERATOR_ARGS...: measure STEP and, for
+# livego, measure it again as "STEP audio_wait 0" on a server restarted with `audio_wait_ms: 0`;
+# livego is then restarted with its defaults for the scenario's next step.
+measure_audio_wait() {
+    local server=$1 scenario=$2 step=$3
+    shift 3
+    measure "$server" "$scenario" "$step" "$@"
+    [[ $server == livego ]] || return 0
+    restart_livego "audio_wait_ms: 0"
+    measure "$server" "$scenario" "$step audio_wait 0" "$@"
+    restart_livego
+}
+
 # One function per scenario; each runs on a freshly started server.
 scenario_S1() {
     local server=$1
     for n in 500 1000; do
-        measure "$server" S1 "rtmp $n" 8 -- $(publisher_args s1) --players "$n"
+        measure_audio_wait "$server" S1 "rtmp $n" 8 -- $(publisher_args s1) --players "$n"
     done
     [[ $server == livego ]] || return 0
     for n in 500 1000; do
-        measure "$server" S1 "http-flv $n" 8 -- $(publisher_args s1f) \
+        measure_audio_wait "$server" S1 "http-flv $n" 8 -- $(publisher_args s1f) \
             --http-flv "http://127.0.0.1:$flv_port/live/s1f.flv" --http-players "$n"
     done
 }
 
 scenario_S2() {
-    measure "$1" S2 "10 probes + 1000" 8 -- $(publisher_args s2) --players 1010 --probe-players 10
+    measure_audio_wait "$1" S2 "10 probes + 1000" 8 -- $(publisher_args s2) --players 1010 \
+        --probe-players 10
+}
+
+# S2's load on a server restarted for each `play_merge_ms`.
+scenario_S8() {
+    for ms in 0 50 100 350; do
+        restart_livego "play_merge_ms: $ms"
+        measure livego S8 "play_merge_ms $ms" 8 -- $(publisher_args s8) --players 1010 \
+            --probe-players 10
+    done
+}
+
+# One core, then two, on the same load. The generator stays on CPU 0; with fewer than 3 CPUs the
+# server's second core is on CPU 0 as well.
+scenario_S9() {
+    local cpus=1,2 shared=
+    if (($(nproc) < 3)); then
+        cpus=0,1
+        shared="only $(nproc) CPUs: the generator shares CPU 0 with the server's first core"
+    fi
+    restart_livego "cores: 1" 1
+    measure livego S9 "cores 1: 250 x 4 Mbit/s" 8 -- --flv "$clip4m" \
+        --url "rtmp://127.0.0.1:$rtmp_port/live/s9" --players 250 --probe-players 10
+    restart_livego "cores: 2" "$cpus"
+    gen_shared=$shared
+    measure livego S9 "cores 2: 250 x 4 Mbit/s" 8 -- --flv "$clip4m" \
+        --url "rtmp://127.0.0.1:$rtmp_port/live/s9" --players 250 --probe-players 10
+    gen_shared=
 }
 
 # --tick-ms 0: the generator wakes as soon as a socket has data, so first-frame times are not
@@ -320,8 +403,9 @@ PY
 
 for server in livego nginx; do
     server_wanted "$server" || continue
-    for scenario in S1 S2 S3 S4 S5 S6 S7; do
+    for scenario in S1 S2 S3 S4 S5 S6 S7 S8 S9; do
         wants "$scenario" || continue
+        [[ $server == livego ]] || ! livego_only "$scenario" || continue
         "start_$server"
         "scenario_$scenario" "$server"
         stop_server

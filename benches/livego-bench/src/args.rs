@@ -20,7 +20,8 @@ usage: livego-bench --url rtmp://HOST:PORT/APP/NAME [options]
   --ramp-per-sec R     players joining per second (default 200)
   --join-over SECS     spread the joins evenly over SECS instead of --ramp-per-sec
   --warmup SECS        publish this long before the first player joins (default 1)
-  --probe-players K    only the first K players record latency (default: all; never slow ones)
+  --probe-players K    only the first K players record latency, video and audio (default: all;
+                       never slow ones)
   --slow-players M     the last M players read at --slow-rate times the stream's bit rate
   --slow-rate F        read rate of slow players as a fraction of the bit rate (default 0.5)
   --bitrate-kbps K     the stream's bit rate for slow players when there is no --flv
@@ -37,9 +38,10 @@ usage: livego-bench --url rtmp://HOST:PORT/APP/NAME [options]
 
 At the end one JSON object is printed on stdout: players connected/failed/disconnected,
 first_frame_ms (connect -> first keyframe) p50/p95/max, latency_ms (publish -> receive of the
-same video frame) p50/p99/max, hls_segment_ms with --hls, frame holes (a video timestamp going
-back or jumping > 1 s), lagging players (last video frame > 2 s behind the publisher),
-delivered Mbit/s, and the generator's own CPU time (getrusage) and share of one core.
+same video frame) p50/p99/max, audio_latency_ms (the same for audio messages),
+hls_segment_ms with --hls, frame holes (a video timestamp going back or jumping > 1 s),
+lagging players (last video frame > 2 s behind the publisher), delivered Mbit/s, and the
+generator's own CPU time (getrusage) and share of one core.
 ";
 
 #[derive(Debug, Clone, PartialEq)]

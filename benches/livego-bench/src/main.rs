@@ -1,9 +1,9 @@
 //! `livego-bench`: the load generator for livego (benchmarks: `scripts/bench.sh`,
 //! docs/BENCHMARKS.md; see `livego-bench --help`). One process, one glommio executor, one task
 //! per connection. A publisher sends an FLV file over RTMP in real time; RTMP and HTTP-FLV
-//! players count what arrives, and a latency probe matches each received video frame to the
-//! instant it was published. Everything here is built to cost the generator little CPU, since
-//! it shares the machine with the server under test.
+//! players count what arrives, and a latency probe matches each received video and audio
+//! message to the instant it was published. Everything here is built to cost the generator
+//! little CPU, since it shares the machine with the server under test.
 //!
 //! It uses livego's library as any client would: the sans-IO RTMP client session and the FLV
 //! reader, and the socket layer the server is built on (`livego::net`: the epoll readiness

@@ -30,7 +30,10 @@ const MIN_READ: usize = 4096;
 /// What all players share (one thread: plain `RefCell`s).
 pub struct Shared {
     pub probe: Rc<RefCell<Probe>>,
+    /// Probe players' video latency samples.
     pub latency: RefCell<Histogram>,
+    /// Probe players' audio latency samples.
+    pub audio_latency: RefCell<Histogram>,
     /// Where players wait for data. Run with [`Readiness::run_every`] (`--tick-ms`), the
     /// server under test sends to a ready socket without interrupting the load generator (a
     /// real player on another machine costs it nothing of the kind); measured times then gain
@@ -43,6 +46,7 @@ impl Shared {
         Ok(Shared {
             probe: Rc::default(),
             latency: RefCell::default(),
+            audio_latency: RefCell::default(),
             ready: Readiness::new().map_err(|e| format!("epoll: {e}"))?,
         })
     }
@@ -53,7 +57,7 @@ impl Shared {
 pub struct Spec {
     /// Which publisher's stream it plays (for probe keys).
     pub publisher: usize,
-    /// Records latency samples.
+    /// Records latency samples (video and audio).
     pub probe: bool,
     /// Slow players: read at most this many bytes per second.
     pub rate_limit: Option<f64>,
@@ -135,14 +139,19 @@ fn on_media(
     ts: u32,
     body: &[u8],
 ) {
+    let probe = shared.probe.borrow();
+    let now = Instant::now();
     match tag_type {
         TAG_VIDEO => {
-            let probe = shared.probe.borrow();
             let mut latency = shared.latency.borrow_mut();
             let hist = spec.probe.then_some(&mut *latency);
-            stats.on_video(Instant::now(), ts, body, spec.publisher, &probe, hist);
+            stats.on_video(now, ts, body, spec.publisher, &probe, hist);
         }
-        TAG_AUDIO => stats.audio_frames += 1,
+        TAG_AUDIO => {
+            let mut latency = shared.audio_latency.borrow_mut();
+            let hist = spec.probe.then_some(&mut *latency);
+            stats.on_audio(now, body, spec.publisher, &probe, hist);
+        }
         _ => {}
     }
 }
@@ -157,7 +166,7 @@ pub async fn rtmp(url: RtmpUrl, spec: Spec, shared: Rc<Shared>, stats: Rc<RefCel
             return;
         }
     };
-    stats.borrow_mut().playing = true;
+    stats.borrow_mut().playing_since = Some(Instant::now());
     let (sock, mut session, mut input) = (opened.sock, opened.session, opened.input);
     let mut bucket = spec.rate_limit.map(|r| TokenBucket::new(r, Instant::now()));
     let mut out = BytesMut::new();
@@ -237,7 +246,7 @@ pub async fn http_flv(
             return;
         }
     };
-    stats.borrow_mut().playing = true;
+    stats.borrow_mut().playing_since = Some(Instant::now());
     let mut bucket = spec.rate_limit.map(|r| TokenBucket::new(r, Instant::now()));
     let mut flv = FlvReader::new();
     let result: Result<(), String> = async {

@@ -1,6 +1,7 @@
 //! The publishers: each sends a [`Schedule`] over RTMP in real time (headers once, then each
-//! media message when its timestamp is due), recording every video frame's send instant in the
-//! [`Probe`]. Acknowledgements and pings from the server are answered with the next send.
+//! media message when its timestamp is due), recording every video and audio message's send
+//! instant in the [`Probe`]. Acknowledgements and pings from the server are answered with the
+//! next send.
 //!
 //! One pacing task ([`pace`]) sends for every publisher, so a thousand publishers cost the
 //! generator one timer, not a thousand: it sleeps until the earliest due message, then sends
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
-use livego::flv::tag::TAG_VIDEO;
+use livego::flv::tag::{TAG_AUDIO, TAG_VIDEO};
 use livego::rtmp::client::{ClientEvent, ClientSession};
 
 use crate::net::Opened;
@@ -110,14 +111,15 @@ impl Publisher {
         let state = &self.state;
         while now >= self.start && schedule.peek_ts() <= elapsed {
             let item = schedule.next_item();
-            if item.tag_type == TAG_VIDEO {
+            if item.tag_type == TAG_VIDEO || item.tag_type == TAG_AUDIO {
                 let sent = Sent {
                     at: now,
                     ts_ms: item.ts_ms,
                 };
-                probe
-                    .borrow_mut()
-                    .record(payload_key(self.index, &item.body), sent);
+                let key = payload_key(self.index, item.tag_type, &item.body);
+                probe.borrow_mut().record(key, sent);
+            }
+            if item.tag_type == TAG_VIDEO {
                 state.video_frames.set(state.video_frames.get() + 1);
                 if is_keyframe(&item.body) {
                     state.last_keyframe_at.set(Some(now));

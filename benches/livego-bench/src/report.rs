@@ -22,7 +22,10 @@ fn ms(us: u64) -> f64 {
 
 /// Run-wide figures that do not come from the players.
 pub struct Totals {
+    /// Probe players' video latency (`latency_ms`).
     pub latency: Histogram,
+    /// Probe players' audio latency (`audio_latency_ms`).
+    pub audio_latency: Histogram,
     /// Seconds from the first join to the end.
     pub play_secs: f64,
     pub wall_secs: f64,
@@ -39,7 +42,7 @@ fn group(entries: &[&Entry]) -> (Value, Histogram) {
     let mut errors: Vec<&str> = Vec::new();
     for e in entries {
         let s = e.stats;
-        connected += u64::from(s.playing);
+        connected += u64::from(s.playing());
         failed += u64::from(s.failed.is_some());
         disconnected += u64::from(s.disconnected.is_some());
         holes += s.holes;
@@ -48,10 +51,10 @@ fn group(entries: &[&Entry]) -> (Value, Histogram) {
         audio += s.audio_frames;
         if let Some(d) = s.first_keyframe {
             first_frame.record(d.as_micros() as u64);
-        } else if s.playing {
+        } else if s.playing() {
             no_video += 1;
         }
-        if s.playing
+        if s.playing()
             && let Some(ts) = e.publisher_ts
             && s.behind_ms(ts).is_none_or(|b| b > LAG_MS)
         {
@@ -79,12 +82,21 @@ fn group(entries: &[&Entry]) -> (Value, Histogram) {
     (value, first_frame)
 }
 
+/// A latency histogram's p50, p99 and maximum (ms), and how many samples it holds.
+fn latency(h: &Histogram) -> Value {
+    json!({
+        "p50": ms(h.quantile_us(0.5)),
+        "p99": ms(h.quantile_us(0.99)),
+        "max": ms(h.max_us()),
+        "samples": h.count(),
+    })
+}
+
 pub fn summarize(entries: &[Entry], totals: &Totals) -> Value {
     let normal: Vec<&Entry> = entries.iter().filter(|e| !e.slow).collect();
     let slow: Vec<&Entry> = entries.iter().filter(|e| e.slow).collect();
     let (mut out, first_frame) = group(&normal);
     let bytes: u64 = entries.iter().map(|e| e.stats.bytes).sum();
-    let l = &totals.latency;
     let extra = json!({
         "first_frame_ms": {
             "p50": ms(first_frame.quantile_us(0.5)),
@@ -92,12 +104,8 @@ pub fn summarize(entries: &[Entry], totals: &Totals) -> Value {
             "max": ms(first_frame.max_us()),
             "count": first_frame.count(),
         },
-        "latency_ms": {
-            "p50": ms(l.quantile_us(0.5)),
-            "p99": ms(l.quantile_us(0.99)),
-            "max": ms(l.max_us()),
-            "samples": l.count(),
-        },
+        "latency_ms": latency(&totals.latency),
+        "audio_latency_ms": latency(&totals.audio_latency),
         "hls_segment_ms": totals.hls_segment.as_ref().map(|h| json!({
             "p50": ms(h.quantile_us(0.5)),
             "p99": ms(h.quantile_us(0.99)),
@@ -138,7 +146,7 @@ mod tests {
     #[test]
     fn groups_normal_and_slow_players() {
         let ok = PlayerStats {
-            playing: true,
+            playing_since: Some(std::time::Instant::now()),
             bytes: 1_000_000,
             first_keyframe: Some(Duration::from_millis(20)),
             last_video_ts: Some(9_000),
@@ -163,8 +171,11 @@ mod tests {
             entry(&failed, false),
             entry(&behind, true),
         ];
+        let mut audio_latency = Histogram::default();
+        audio_latency.record(42_000);
         let totals = Totals {
             latency: Histogram::default(),
+            audio_latency,
             play_secs: 2.0,
             wall_secs: 4.0,
             cpu_secs: 1.0,
@@ -181,5 +192,12 @@ mod tests {
         assert_eq!(v["first_frame_ms"]["max"], 20.0);
         assert_eq!(v["delivered_mbit_s"], 8.0);
         assert_eq!(v["cpu_percent"], 25.0);
+        assert_eq!(v["latency_ms"]["samples"], 0);
+        let audio = &v["audio_latency_ms"];
+        assert_eq!(
+            (audio["samples"].as_u64(), audio["max"].as_f64()),
+            (Some(1), Some(42.0))
+        );
+        assert!(audio["p50"].as_f64().is_some() && audio["p99"].as_f64().is_some());
     }
 }

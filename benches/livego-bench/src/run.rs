@@ -172,7 +172,7 @@ async fn drive(o: Options) -> Result<Value, String> {
     let mut stats: Vec<_> = players.iter().map(|(s, _, _)| s.borrow().clone()).collect();
     for s in stats
         .iter_mut()
-        .filter(|s| !s.playing && s.failed.is_none())
+        .filter(|s| !s.playing() && s.failed.is_none())
     {
         s.failed = Some("not playing by the end of the run".into());
     }
@@ -202,6 +202,7 @@ async fn drive(o: Options) -> Result<Value, String> {
         .count();
     let totals = Totals {
         latency: shared.latency.borrow().clone(),
+        audio_latency: shared.audio_latency.borrow().clone(),
         play_secs,
         wall_secs: started.elapsed().as_secs_f64(),
         cpu_secs: report::cpu_secs(),

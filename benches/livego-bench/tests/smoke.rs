@@ -1,5 +1,8 @@
-//! The load generator does not rot: `livego-bench` against the real server with 20 RTMP and
-//! 5 HTTP-FLV players for 10 s, judged on its JSON summary.
+//! The load generator does not rot, and the server's latency settings do what they say:
+//! `livego-bench` against the real server, judged on its JSON summary. With the defaults, 20
+//! RTMP and 5 HTTP-FLV players for 10 s (audio waits for video at most `audio_wait_ms`); with
+//! `play_merge_ms: 200`, a few players for 6 s (latency grows, but within the merge window).
+//! The tests run one at a time, so that neither's latencies pay for the other's load.
 //!
 //! The server is the `livego` binary next to `livego-bench` in the shared target directory
 //! (`cargo test --workspace`, which `scripts/test.sh` runs, builds both), or the program named
@@ -10,18 +13,25 @@ use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const CLIP_SECS: u32 = 10;
-const PLAY_SECS: f64 = 10.0;
-const RTMP_PLAYERS: u64 = 20;
-const HTTP_PLAYERS: u64 = 5;
+/// The server's `audio_wait_ms` default: how much later than video audio may arrive.
+const AUDIO_WAIT_MS: f64 = 50.0;
+/// The `play_merge_ms` under test.
+const MERGE_MS: u32 = 200;
+/// Slack for a loaded machine on top of what a setting may add to latency.
+const MARGIN_MS: f64 = 150.0;
 
-/// A fresh directory for this run under cargo's temp dir.
-fn work_dir() -> PathBuf {
+/// Held by each test for its whole run.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A fresh directory for this run of test `name` under cargo's temp dir.
+fn work_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("livego-bench-smoke-{}", std::process::id()));
+        .join(format!("livego-bench-smoke-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("create the work dir");
     dir
@@ -128,7 +138,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `livego --config FILE` on free loopback ports; killed on drop.
+/// `livego --config FILE` on free loopback ports, with `extra` YAML lines at the end of the
+/// config; killed on drop.
 struct Server {
     child: Child,
     rtmp_port: u16,
@@ -137,7 +148,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
+    fn start(dir: &Path, extra: &str) -> Server {
         let ports: Vec<u16> = std::iter::repeat_with(free_port).take(4).collect();
         let [rtmp_port, httpflv_port, hls_port, api_port] = ports[..] else {
             unreachable!("four ports");
@@ -147,7 +158,7 @@ impl Server {
             "rtmp_addr: \"127.0.0.1:{rtmp_port}\"\nhttpflv_addr: \"127.0.0.1:{httpflv_port}\"\n\
              hls_addr: \"127.0.0.1:{hls_port}\"\napi_addr: \"127.0.0.1:{api_port}\"\n\
              rtmp_noauth: true\nkey_store: \"{}\"\nflv_dir: \"{}\"\ncores: 1\ngop_num: 1\n\
-             read_timeout: 10\nplayer_queue_ms: 3000\nlevel: warn\n",
+             read_timeout: 10\nplayer_queue_ms: 3000\nlevel: warn\n{extra}",
             dir.join("keys.json").display(),
             dir.join("flv").display(),
         );
@@ -206,64 +217,149 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn bench_smoke_rtmp_and_http_flv_players() {
-    let dir = work_dir();
-    let clip = test_clip(&dir);
-    let clip_bits = fs::metadata(&clip).expect("clip").len() as f64 * 8.0;
-    let clip_mbit_s = clip_bits / f64::from(CLIP_SECS) / 1e6;
-    let mut server = Server::start(&dir);
+/// How one run of the load generator is set up.
+struct Load {
+    rtmp_players: u64,
+    http_players: u64,
+    secs: f64,
+}
+
+impl Load {
+    fn players(&self) -> f64 {
+        (self.rtmp_players + self.http_players) as f64
+    }
+}
+
+/// The load generator's summary, shown in every failed assertion.
+struct Summary {
+    json: serde_json::Value,
+    pretty: String,
+}
+
+impl Summary {
+    /// The number at `path`; panics (with the summary) if there is none.
+    fn num(&self, path: &[&str]) -> f64 {
+        path.iter()
+            .fold(&self.json, |x, p| &x[p])
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path:?} is not a number in\n{}", self.pretty))
+    }
+}
+
+/// Runs `livego-bench` with `load` against `server`, publishing `clip`; panics if it fails.
+fn run_bench(server: &Server, dir: &Path, clip: &Path, load: &Load) -> Summary {
     let rtmp_url = format!("rtmp://127.0.0.1:{}/live/bench", server.rtmp_port);
     let flv_url = format!("http://127.0.0.1:{}/live/bench.flv", server.httpflv_port);
     let (ok, stdout, stderr) = run(
         Command::new(env!("CARGO_BIN_EXE_livego-bench"))
             .args(["--url", &rtmp_url, "--flv"])
-            .arg(&clip)
-            .args(["--players", &RTMP_PLAYERS.to_string()])
-            .args(["--http-players", &HTTP_PLAYERS.to_string()])
+            .arg(clip)
+            .args(["--players", &load.rtmp_players.to_string()])
+            .args(["--http-players", &load.http_players.to_string()])
             .args(["--http-flv", &flv_url])
-            .args(["--duration", &PLAY_SECS.to_string(), "--warmup", "1"]),
-        &dir,
+            .args(["--duration", &load.secs.to_string(), "--warmup", "1"]),
+        dir,
         "livego-bench",
-        Duration::from_secs(40),
+        Duration::from_secs_f64(load.secs + 30.0),
     );
     assert!(
         ok,
         "livego-bench failed:\n{stderr}\nserver log:\n{}",
         server.log()
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+    let json: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
-    let report = serde_json::to_string_pretty(&v).expect("JSON");
-    eprintln!("livego-bench summary:\n{report}");
-    let num = |path: &[&str]| {
-        let mut x = &v;
-        for p in path {
-            x = &x[p];
-        }
-        x.as_f64()
-            .unwrap_or_else(|| panic!("{path:?} is not a number in\n{report}"))
-    };
-    let players = (RTMP_PLAYERS + HTTP_PLAYERS) as f64;
-    assert_eq!(num(&["players"]), players, "{report}");
-    assert_eq!(num(&["connected"]), players, "{report}");
-    assert_eq!(num(&["failed"]), 0.0, "{report}");
-    assert_eq!(num(&["disconnected"]), 0.0, "{report}");
-    assert_eq!(num(&["first_frame_ms", "count"]), players, "{report}");
-    assert!(num(&["first_frame_ms", "p95"]) < 1000.0, "{report}");
-    assert!(num(&["latency_ms", "samples"]) > 100.0, "{report}");
-    assert!(num(&["latency_ms", "p50"]) < 250.0, "{report}");
-    assert_eq!(num(&["frame_holes"]), 0.0, "{report}");
-    assert_eq!(num(&["lagging_players"]), 0.0, "{report}");
+    let pretty = serde_json::to_string_pretty(&json).expect("JSON");
+    eprintln!("livego-bench summary:\n{pretty}");
+    Summary { json, pretty }
+}
+
+/// Every player connected and kept receiving all of the video, with no holes, none lagging.
+fn assert_all_played(s: &Summary, load: &Load) {
+    let (players, report) = (load.players(), &s.pretty);
+    assert_eq!(s.num(&["players"]), players, "{report}");
+    assert_eq!(s.num(&["connected"]), players, "{report}");
+    assert_eq!(s.num(&["failed"]), 0.0, "{report}");
+    assert_eq!(s.num(&["disconnected"]), 0.0, "{report}");
+    assert_eq!(s.num(&["first_frame_ms", "count"]), players, "{report}");
+    assert_eq!(s.num(&["frame_holes"]), 0.0, "{report}");
+    assert_eq!(s.num(&["lagging_players"]), 0.0, "{report}");
     // 30 fps for (nearly) the whole run, for every player.
-    let frames = num(&["video_frames"]);
-    assert!(frames > players * 30.0 * PLAY_SECS * 0.8, "{report}");
-    let delivered = num(&["delivered_mbit_s"]);
+    let frames = s.num(&["video_frames"]);
+    assert!(frames > players * 30.0 * load.secs * 0.8, "{report}");
+    assert!(s.num(&["latency_ms", "samples"]) > 100.0, "{report}");
+    assert!(s.num(&["audio_latency_ms", "samples"]) > 100.0, "{report}");
+}
+
+#[test]
+fn bench_smoke_rtmp_and_http_flv_players() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = work_dir("defaults");
+    let clip = test_clip(&dir);
+    let clip_bits = fs::metadata(&clip).expect("clip").len() as f64 * 8.0;
+    let clip_mbit_s = clip_bits / f64::from(CLIP_SECS) / 1e6;
+    let mut server = Server::start(&dir, "");
+    let load = Load {
+        rtmp_players: 20,
+        http_players: 5,
+        secs: 10.0,
+    };
+    let s = run_bench(&server, &dir, &clip, &load);
+    let report = &s.pretty;
+    assert_all_played(&s, &load);
+    assert!(s.num(&["first_frame_ms", "p95"]) < 1000.0, "{report}");
+    assert!(s.num(&["latency_ms", "p50"]) < 250.0, "{report}");
+    // Audio waits for the next video frame, at most audio_wait_ms.
+    let (video_p99, audio_p99) = (
+        s.num(&["latency_ms", "p99"]),
+        s.num(&["audio_latency_ms", "p99"]),
+    );
+    assert!(
+        audio_p99 < video_p99 + AUDIO_WAIT_MS + MARGIN_MS,
+        "audio p99 {audio_p99} ms, video p99 {video_p99} ms\n{report}"
+    );
+    let delivered = s.num(&["delivered_mbit_s"]);
+    let players = load.players();
     let expected = clip_mbit_s * players;
     assert!(
         delivered > expected * 0.5 && delivered < expected * 2.0,
         "delivered {delivered:.2} Mbit/s, expected ~{expected:.2} ({clip_mbit_s:.3} x {players})\n\
          {report}"
+    );
+    assert!(
+        server.is_alive(),
+        "the server died under the load generator:\n{}",
+        server.log()
+    );
+    drop(server);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// `play_merge_ms` bounds the latency it adds: a player's writer sends at most every 200 ms,
+/// so frames wait up to that long (about half of it on average: the median shows that merging
+/// happens, where the defaults' is a few ms), and not much more; and they keep coming.
+#[test]
+fn bench_smoke_play_merge_bounds_latency() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = work_dir("merge");
+    let clip = test_clip(&dir);
+    let mut server = Server::start(&dir, &format!("play_merge_ms: {MERGE_MS}\n"));
+    let load = Load {
+        rtmp_players: 4,
+        http_players: 2,
+        secs: 6.0,
+    };
+    let s = run_bench(&server, &dir, &clip, &load);
+    let report = &s.pretty;
+    assert_all_played(&s, &load);
+    let (p50, p99) = (s.num(&["latency_ms", "p50"]), s.num(&["latency_ms", "p99"]));
+    assert!(p50 >= 30.0, "video p50 {p50} ms: no merging?\n{report}");
+    let merge = f64::from(MERGE_MS);
+    assert!(p99 < merge + MARGIN_MS, "video p99 {p99} ms\n{report}");
+    let audio_p99 = s.num(&["audio_latency_ms", "p99"]);
+    assert!(
+        audio_p99 < merge + AUDIO_WAIT_MS + MARGIN_MS,
+        "audio p99 {audio_p99} ms\n{report}"
     );
     assert!(
         server.is_alive(),
