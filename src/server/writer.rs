@@ -8,7 +8,9 @@
 //!
 //! With `play_merge_ms`, a writer sends at most once per that many milliseconds: what arrives
 //! meanwhile goes out in the next batch (fewer, larger writes for large audiences, at the
-//! cost of up to that much added latency). A player's first batch never waits.
+//! cost of up to that much added latency). Only batches of live frames count: protocol
+//! replies (a player's setup), a stream's start and its end never wait, nor make the next
+//! batch wait, so merging does not slow a player's join.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -93,9 +95,8 @@ pub async fn run(
             outbox.ready().await;
         }
         outbox.take_batch(WRITE_BATCH, &mut batch);
-        if !merge.is_zero() {
-            last_send = Some(Instant::now());
-        }
+        let live_frames_only = batch.iter().all(|d| matches!(d, Delivery::Frame(_)));
+        last_send = (!merge.is_zero() && live_frames_only).then(Instant::now);
         if batch.is_empty() {
             return match outbox.state() {
                 QueueState::Lagging => Err(ConnError::Lagging(outbox.limit_ms())),
