@@ -1,14 +1,12 @@
 //! Connections that end leave nothing behind: the server's memory does not grow with the
 //! number of connections it has seen.
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpStream;
-use std::thread;
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
+use crate::common::api::wait_metrics;
 
 /// Opens `n` RTMP connections one after the other, each closed by the client with a byte of
 /// garbage (the server answers by closing too).
@@ -21,14 +19,21 @@ fn churn(server: &Server, n: usize) {
     }
 }
 
+/// Waits until the server has closed every connection but the API request asking.
+fn wait_all_closed(server: &Server) {
+    wait_metrics(server, Duration::from_secs(10), "connections closed", |m| {
+        m.get("livego_connections") <= 1.0
+    });
+}
+
 #[test]
 fn ended_connections_do_not_accumulate() {
-    let server = Server::start("level: off\n");
+    let server = Server::start_http("level: off\n");
     churn(&server, 500);
-    thread::sleep(Duration::from_millis(300));
+    wait_all_closed(&server);
     let before = server.memory("VmRSS") / 1024;
     churn(&server, 5000);
-    thread::sleep(Duration::from_millis(300));
+    wait_all_closed(&server);
     let grown = (server.memory("VmRSS") / 1024).saturating_sub(before);
     // A connection's task is ~3 KB: keeping each would grow RSS by ~15 MB here.
     assert!(
