@@ -18,6 +18,7 @@ pub mod ts;
 
 pub use media::{CLIP_SECS, ClipKind, analyze, default_clip, test_clip, video_frame_sizes};
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Read;
@@ -25,7 +26,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -100,8 +101,88 @@ impl Ran {
     }
 }
 
+/// Who has the machine: tests share it (libtest runs as many at once as there are CPUs), but
+/// one that must have it to itself ([`alone`]) waits until no other test has a child process
+/// running, and keeps them from starting any until it ends.
+struct Turns {
+    /// Child processes of tests sharing the machine ([`Turn`]s held).
+    shared: usize,
+    /// A test has the machine to itself.
+    alone: bool,
+}
+
+static TURNS: Mutex<Turns> = Mutex::new(Turns {
+    shared: 0,
+    alone: false,
+});
+static TURNS_CHANGED: Condvar = Condvar::new();
+
+thread_local! {
+    /// This thread is the test that has the machine to itself.
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn turns() -> MutexGuard<'static, Turns> {
+    TURNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by every child process a test runs ([`Proc`], [`run`]); waits while another test has
+/// the machine to itself.
+struct Turn {
+    shared: bool,
+}
+
+impl Turn {
+    fn take() -> Turn {
+        if ALONE.get() {
+            return Turn { shared: false };
+        }
+        let mut turns = turns();
+        while turns.alone {
+            turns = TURNS_CHANGED.wait(turns).unwrap_or_else(|e| e.into_inner());
+        }
+        turns.shared += 1;
+        Turn { shared: true }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.shared {
+            turns().shared -= 1;
+            TURNS_CHANGED.notify_all();
+        }
+    }
+}
+
+/// The machine to this test alone until dropped: for a test that loads a core on purpose and
+/// is judged against a deadline (others' load would fail it, or its load them). Waits until
+/// no other test has a child process running; meanwhile others start theirs as usual (a test
+/// with one running may need another: waiting for them first could deadlock). The test must
+/// start its own processes from its own thread.
+pub struct Alone(());
+
+pub fn alone() -> Alone {
+    let mut turns = turns();
+    while turns.alone || turns.shared > 0 {
+        turns = TURNS_CHANGED.wait(turns).unwrap_or_else(|e| e.into_inner());
+    }
+    turns.alone = true;
+    ALONE.set(true);
+    Alone(())
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        ALONE.set(false);
+        turns().alone = false;
+        TURNS_CHANGED.notify_all();
+    }
+}
+
 /// Runs a command to completion with captured output, killing it at `timeout`.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Ran {
+    let _turn = Turn::take();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -185,10 +266,12 @@ pub fn send_signal(pid: u32, signal: &str) {
 pub struct Proc {
     child: Child,
     log: PathBuf,
+    _turn: Turn,
 }
 
 impl Proc {
     pub fn spawn(cmd: &mut Command, what: &str, log: PathBuf) -> Proc {
+        let turn = Turn::take();
         let file = File::create(&log).expect("create log file");
         let child = cmd
             .stdin(Stdio::null())
@@ -196,7 +279,11 @@ impl Proc {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {what} ({cmd:?}): {e}"));
-        Proc { child, log }
+        Proc {
+            child,
+            log,
+            _turn: turn,
+        }
     }
     pub fn pid(&self) -> u32 {
         self.child.id()
