@@ -45,10 +45,10 @@ fn wait_unpublished(server: &Server, key: &str) {
     );
 }
 
-/// Waits until the server has closed all its connections but `others` (and the API request
-/// asking), so that what they held is freed; returns that `/metrics` answer.
+/// Waits until the server has closed all its connections but `others` and the API request
+/// asking (`livego_connections`); returns that `/metrics` answer.
 #[track_caller]
-fn wait_connections_closed(server: &Server, others: f64) -> Metrics {
+fn wait_connections_closed_but(server: &Server, others: f64) -> Metrics {
     wait_metrics(server, Duration::from_secs(10), "connections closed", |m| {
         m.get("livego_connections") <= others + 1.0
     })
@@ -470,14 +470,14 @@ fn a_reconnect_storm_leaves_memory_and_fds_at_baseline() {
         sessions.into_inner()
     };
     storm(5);
-    wait_connections_closed(&server, 0.0);
+    server.wait_connections_closed();
     let (rss_before, fds_before) = (server.memory("VmRSS"), server.fd_count());
     let witness = Witness::start(&server, 30.0);
     let sessions = storm(30);
     assert!(sessions >= 300, "only {sessions} sessions in 30 s");
     assert_api_answers(&server, "a reconnect storm");
     witness.assert_clean();
-    wait_connections_closed(&server, 0.0);
+    server.wait_connections_closed();
     let (rss_after, fds_after) = (server.memory("VmRSS"), server.fd_count());
     eprintln!(
         "{sessions} sessions: RSS {rss_before} -> {rss_after} bytes, \
@@ -561,7 +561,7 @@ fn http_flv_players_that_hang_up_leave_no_memory_behind() {
             }
         });
         // Once the server has seen the last hang-ups (only the publisher left).
-        wait_connections_closed(&server, 1.0).get("livego_heap_bytes")
+        wait_connections_closed_but(&server, 1.0).get("livego_heap_bytes")
     };
     batch();
     let before = batch();

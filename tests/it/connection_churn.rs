@@ -6,7 +6,6 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::common::Server;
-use crate::common::api::wait_metrics;
 
 /// Opens `n` RTMP connections one after the other, each closed by the client with a byte of
 /// garbage (the server answers by closing too).
@@ -19,21 +18,14 @@ fn churn(server: &Server, n: usize) {
     }
 }
 
-/// Waits until the server has closed every connection but the API request asking.
-fn wait_all_closed(server: &Server) {
-    wait_metrics(server, Duration::from_secs(10), "connections closed", |m| {
-        m.get("livego_connections") <= 1.0
-    });
-}
-
 #[test]
 fn ended_connections_do_not_accumulate() {
-    let server = Server::start_http("level: off\n");
+    let server = Server::start("level: off\n");
     churn(&server, 500);
-    wait_all_closed(&server);
+    server.wait_connections_closed();
     let before = server.memory("VmRSS") / 1024;
     churn(&server, 5000);
-    wait_all_closed(&server);
+    server.wait_connections_closed();
     let grown = (server.memory("VmRSS") / 1024).saturating_sub(before);
     // A connection's task is ~3 KB: keeping each would grow RSS by ~15 MB here.
     assert!(

@@ -605,6 +605,43 @@ impl Server {
             .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"));
         kb * 1024
     }
+    /// The client connections the server holds open on its four ports, by the kernel's table
+    /// (/proc/net/tcp): sockets established or closed by the peer only, each an fd of the
+    /// server's. Unlike asking the API, it opens none.
+    pub fn open_connections(&self) -> usize {
+        let ports = [
+            self.rtmp_port,
+            self.httpflv_port,
+            self.hls_port,
+            self.api_port,
+        ];
+        let table = fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields
+                    .get(1)
+                    .and_then(|a| a.rsplit_once(':'))
+                    .and_then(|(_, port)| u16::from_str_radix(port, 16).ok());
+                // 01 ESTABLISHED, 08 CLOSE_WAIT
+                local_port.is_some_and(|p| ports.contains(&p))
+                    && matches!(fields.get(3), Some(&"01" | &"08"))
+            })
+            .count()
+    }
+    /// Waits until the server holds no client connection ([`Server::open_connections`]), so
+    /// that what they held is freed; panics with how many are left after 10 s.
+    #[track_caller]
+    pub fn wait_connections_closed(&self) {
+        let closed = wait_until(Duration::from_secs(10), || self.open_connections() == 0);
+        assert!(
+            closed,
+            "{} client connections still open after 10 s",
+            self.open_connections()
+        );
+    }
     /// How many file descriptors the server process has open.
     pub fn fd_count(&self) -> usize {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
