@@ -8,7 +8,7 @@
 //! stops beating. A watchdog thread checks the beats.
 //!
 //! `LIVEGO_FAULT_INJECT=panic` or `=stall` makes core 0 panic, or block its thread, a second
-//! after it starts: the supervision's own test (tests/supervision.rs) and a way to try a
+//! after it starts: the supervision's own test (tests/it/supervision.rs) and a way to try a
 //! deployment's restart policy.
 
 use std::sync::Arc;

@@ -5,15 +5,14 @@
 //! timestamps strictly increasing per stream with no step over [`HOLE_FACTOR`] frame intervals.
 
 use std::io;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use livego::flv::tag::VideoTagHeader;
 
-use super::Server;
 use super::flv::{AUDIO, SCRIPT, Tag, TagExt as _, TagStream, VIDEO};
 use super::http::{HttpStream, http_status};
 use super::media::HOLE_FACTOR;
+use super::{Server, wait_until};
 
 /// One received tag, without its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,22 +60,19 @@ pub struct FlvRecording {
 }
 
 /// Waits until `live/NAME` is no longer live: a GET of its HTTP-FLV URL answers 404 (polled
-/// every 100 ms); panics if it does not within `within` (counted from when its publisher
+/// until then); panics if it does not within `within` (counted from when its publisher
 /// ended).
 #[track_caller]
 pub fn wait_not_live(server: &Server, name: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let status = http_status("GET", &server.flv_url(name));
-        if status == 404 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "live/{name}: its publisher ended {within:?} ago, GET still answers {status}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    let mut status = 0;
+    let gone = wait_until(within, || {
+        status = http_status("GET", &server.flv_url(name));
+        status == 404
+    });
+    assert!(
+        gone,
+        "live/{name}: its publisher ended {within:?} ago, GET still answers {status}"
+    );
 }
 
 /// Plays `url` for `wall` (or until the server ends the stream), keeping every tag's summary.

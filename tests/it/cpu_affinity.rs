@@ -1,12 +1,10 @@
 //! Executors run on the CPUs the process was given (`taskset`, systemd's `CPUAffinity=`),
 //! not on CPUs 0..n regardless.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Server, TestDir};
+use crate::common::{Server, TestDir};
 
 /// `Cpus_allowed_list` of every thread of `pid` whose name starts with `prefix`.
 fn threads_allowed_cpus(pid: u32, prefix: &str) -> Vec<String> {

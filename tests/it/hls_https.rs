@@ -6,17 +6,16 @@
 //! unreadable certificate or key stops startup with exit code 2 and a message naming the key
 //! and the file. Each test runs its own server.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::hls::{Playlist, SegmentCheck, curl, fetch, self_signed_cert};
-use common::http::Response;
-use common::{ClipKind, Player, Publisher, Server, TestDir, analyze, test_clip, wait_deadline};
+use crate::common::hls::{Playlist, SegmentCheck, curl, fetch, self_signed_cert};
+use crate::common::http::Response;
+use crate::common::{
+    ClipKind, Player, Publisher, Server, TestDir, analyze, poll_until, test_clip, wait_deadline,
+};
 
 fn https_yaml(cert: &Path, key: &Path) -> String {
     format!(
@@ -34,25 +33,22 @@ fn wait_playlist_https(
     min: usize,
     timeout: Duration,
 ) -> (Response, Playlist) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match curl("GET", url, Some(ca)) {
+    let mut last = String::new();
+    poll_until(timeout, || {
+        last = match curl("GET", url, Some(ca)) {
             Ok(resp) if resp.status() == 200 => {
                 let p = Playlist::parse(&resp.text());
                 if p.segments.len() >= min {
-                    return (resp, p);
+                    return Some((resp, p));
                 }
                 format!("200 with {} segment(s): {}", p.segments.len(), p.text)
             }
             Ok(resp) => format!("{} {:?}", resp.status(), resp.text()),
             Err(e) => e,
         };
-        assert!(
-            Instant::now() < deadline,
-            "{url}: no {min} segments after {timeout:?}; last answer: {last}"
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
+        None
+    })
+    .unwrap_or_else(|| panic!("{url}: no {min} segments after {timeout:?}; last answer: {last}"))
 }
 
 #[test]
@@ -74,7 +70,7 @@ fn https_serves_playlist_segments_and_plays() {
     assert!(problems.is_empty(), "{problems:?}\n{}", playlist.text);
 
     let seg = &playlist.segments[0];
-    let seg_url = common::hls::resolve(&url, &seg.uri);
+    let seg_url = crate::common::hls::resolve(&url, &seg.uri);
     assert_eq!(
         seg_url,
         format!(

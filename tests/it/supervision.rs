@@ -4,11 +4,9 @@
 //! injected with `LIVEGO_FAULT_INJECT` (src/server/watchdog.rs). Before, a panicked core left
 //! its listener accepting connections nobody served, and a stuck core stayed stuck.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 
 #[track_caller]
 fn assert_exits_70(fault: &str, why: &str) {

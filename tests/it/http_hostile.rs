@@ -5,17 +5,15 @@
 //! timeout; pipelined API requests get their responses in order. The server, the publisher
 //! and the recording (no lost frames) must not notice.
 
-mod common;
-
 use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::{envelope, get_key};
-use common::http::{DeadlineStream, Reaction, exchange, http_request, read_response};
-use common::raw::{noise, wait_closed};
-use common::{Player, Publisher, Server, default_clip, publish_live};
+use crate::common::api::{envelope, get_key};
+use crate::common::http::{DeadlineStream, Reaction, exchange, http_request, read_response};
+use crate::common::raw::{noise, wait_closed};
+use crate::common::{Player, Publisher, Server, default_clip, publish_live};
 
 const READ_TIMEOUT: u64 = 3;
 
@@ -113,12 +111,13 @@ fn hostile_http_requests_get_errors_and_the_recording_survives() {
     let (_, mut publisher) = publish_live(&server, "target", |url| {
         Publisher::start_looping(url, &default_clip())
     });
+    let probes = server.players_started("target");
     let player = Player::ffmpeg(
         &server.flv_url("target"),
         Some(13.0),
         &server.path("play.flv"),
     );
-    thread::sleep(Duration::from_secs(1));
+    server.wait_player_started("target", probes);
 
     let limit = Duration::from_secs(READ_TIMEOUT + 3);
     let mut all = cases(

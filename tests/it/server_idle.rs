@@ -1,11 +1,9 @@
 //! An idle server sleeps: no busy polling on any core.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 
 /// utime + stime of a process, in clock ticks (field 14 and 15 of /proc/PID/stat).
 fn cpu_ticks(pid: u32) -> u64 {
@@ -20,6 +18,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn idle_server_uses_no_cpu() {
     let server = Server::start("cores: 2\n");
+    // past the start-up's own work, then 3 s of idling (the subject)
     thread::sleep(Duration::from_millis(500));
     let before = cpu_ticks(server.pid());
     thread::sleep(Duration::from_secs(3));

@@ -1,25 +1,23 @@
 //! The control API (README "Publish and play", "Control API"): channel keys (get, reset, delete,
-//! usage errors, parameters in a form body as livego reads them), publishing under a key with `rtmp_noauth: false` (and refusals: unknown key,
-//! bare room name, revoked key), keys kept across a restart, a corrupt key file stopping
-//! startup, HS256 JWT on `/control/*`, `/stat/livestat` listing publishers and RTMP and
-//! HTTP-FLV players with growing byte counters, and `/metrics` following streams, players,
-//! bytes, HLS requests and each core's CPU time. Each test runs its own server.
-
-mod common;
+//! usage errors, parameters in a form body as livego reads them), publishing under a key with
+//! `rtmp_noauth: false` (and refusals: unknown key, bare room name, revoked key), keys kept
+//! across a restart, a corrupt key file stopping startup, HS256 JWT on `/control/*`,
+//! `/stat/livestat` listing publishers and RTMP and HTTP-FLV players with growing byte
+//! counters, and `/metrics` following streams, players, bytes, HLS requests and each core's CPU
+//! time. Each test runs its own server.
 
 use std::fs;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::{
+use crate::common::api::{
     LiveStat, Metrics, api_get, delete_key, envelope, get_key, is_channel_key, livestat, metrics,
     reset_key, sign_hs256, unix_now, wait_metrics, wait_players,
 };
-use common::hls::{fetch, resolve, wait_playlist};
-use common::http::http_status;
-use common::httpflv::wait_not_live;
-use common::{Player, Publisher, Server, TestDir, default_clip};
+use crate::common::hls::{fetch, resolve, wait_playlist};
+use crate::common::http::http_status;
+use crate::common::httpflv::wait_not_live;
+use crate::common::{Player, Publisher, Server, TestDir, default_clip, poll_until};
 use livego::api::base64url;
 use serde_json::Value;
 
@@ -327,6 +325,26 @@ fn jwt_protects_control() {
     envelope(&stat, 200, "livestat without a token");
 }
 
+/// Whether every byte counter of `later` (publishers of live/x and live/y, the two players of
+/// live/x) is above the same in `first`.
+fn livestat_counters_grew(first: &LiveStat, later: &LiveStat) -> bool {
+    let publishers = ["live/x", "live/y"].iter().all(|key| {
+        match (&first.publishers_of(key)[..], &later.publishers_of(key)[..]) {
+            ([a], [b]) => {
+                b.video_total_bytes > a.video_total_bytes
+                    && b.audio_total_bytes > a.audio_total_bytes
+            }
+            _ => false,
+        }
+    });
+    let (a, b) = (
+        player_counters(first, "live/x"),
+        player_counters(later, "live/x"),
+    );
+    let players = b.len() == 2 && a.iter().zip(&b).all(|(a, b)| b.0 > a.0 && b.1 > a.1);
+    publishers && players
+}
+
 /// Players of `key` in `stat`, as (video, audio) byte counters in ascending order.
 fn player_counters(stat: &LiveStat, key: &str) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = stat
@@ -357,8 +375,12 @@ fn livestat_lists_publishers_and_players() {
         Duration::from_secs(5),
         "the RTMP and the HTTP-FLV player",
     );
-    thread::sleep(Duration::from_millis(1500));
-    let second = livestat(&server, None);
+    // the counters grow (asserted one by one below, on the last answer if they do not)
+    let second = poll_until(Duration::from_secs(10), || {
+        let later = livestat(&server, None);
+        livestat_counters_grew(&first, &later).then_some(later)
+    })
+    .unwrap_or_else(|| livestat(&server, None));
 
     for key in ["live/x", "live/y"] {
         let (a, b) = (first.publishers_of(key), second.publishers_of(key));
@@ -445,9 +467,21 @@ fn metrics_follow_streams_players_and_bytes() {
     assert_eq!(playing.sum("livego_core_streams"), 1.0);
     assert_eq!(playing.get("livego_players{protocol=\"rtmps\"}"), 0.0);
     assert!(playing.get("livego_connections") >= 3.0, "{playing:?}");
-    thread::sleep(Duration::from_millis(1500));
-    let later = metrics(&server);
-    for name in ["livego_received_bytes_total", "livego_sent_bytes_total"] {
+    let names = ["livego_received_bytes_total", "livego_sent_bytes_total"];
+    let grew = |before: &Metrics, after: &Metrics, name: &str| {
+        let (before, after) = (video_and_audio(before, name), video_and_audio(after, name));
+        after.0 > before.0 && after.1 > before.1
+    };
+    // the counters grow (asserted one by one below, on the last answer if they do not)
+    let later = poll_until(Duration::from_secs(10), || {
+        let later = metrics(&server);
+        names
+            .iter()
+            .all(|name| grew(&playing, &later, name))
+            .then_some(later)
+    })
+    .unwrap_or_else(|| metrics(&server));
+    for name in names {
         let (before, after) = (
             video_and_audio(&playing, name),
             video_and_audio(&later, name),
@@ -513,11 +547,11 @@ fn control_answers_are_for_the_same_origin_only() {
 #[test]
 fn an_exposed_api_without_a_secret_is_warned_about() {
     let warning = "without jwt.secret";
-    let exposed = Server::start(&format!("api_addr: \":{}\"\n", common::free_port()));
+    let exposed = Server::start(&format!("api_addr: \":{}\"\n", crate::common::free_port()));
     assert!(exposed.log().contains(warning), "{}", exposed.log());
     let secret = format!(
         "api_addr: \":{}\"\njwt:\n  secret: s3cret\n",
-        common::free_port()
+        crate::common::free_port()
     );
     let with_secret = Server::start(&secret);
     assert!(

@@ -4,22 +4,20 @@
 //! pipelining), the deadline against a server that never answers, the raw HTTP-FLV judge on
 //! a clean and a doctored clip, and the JWT signer on the jwt.io example.
 
-mod common;
-
 use std::io::{self, BufRead, BufReader, Cursor, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::sign_hs256;
-use common::flv::{self, TagExt as _};
-use common::http::{
+use crate::common::api::sign_hs256;
+use crate::common::flv::{self, TagExt as _};
+use crate::common::http::{
     Body, ChunkedReader, DeadlineStream, HttpStream, Reaction, Url, exchange, http_get,
     http_request, read_response,
 };
-use common::httpflv::{FlvRecording, TagInfo, record_http_flv};
-use common::{ClipKind, Proc, TestDir, free_port, test_clip};
+use crate::common::httpflv::{FlvRecording, TagInfo, record_http_flv};
+use crate::common::{ClipKind, Proc, TestDir, free_port, test_clip, wait_until};
 
 /// Hands out one byte per read: every parser state boundary gets exercised.
 struct OneByte<R>(R);
@@ -129,7 +127,8 @@ HTTP/1.0 200 OK\r\nContent-Type: video/x-flv\r\n\r\nuntil the end";
         ErrorKind::InvalidData
     );
     let head =
-        common::http::parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked").unwrap();
+        crate::common::http::parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked")
+            .unwrap();
     assert!(head.is_chunked());
     let body = Body::new(Cursor::new(b"2\r\nok\r\n0\r\n\r\n".to_vec()), &head, "GET").unwrap();
     assert!(matches!(body, Body::Chunked(_)));
@@ -203,12 +202,11 @@ fn python_server(dir: &TestDir) -> (Proc, u16) {
         .arg(test_clip(ClipKind::H264Aac, 30));
     let mut proc = Proc::spawn(&mut cmd, "python http.server", dir.join("server.log"));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+    let listening = wait_until(Duration::from_secs(10), || {
         assert!(proc.is_running(), "python server exited: {}", proc.log());
-        assert!(Instant::now() < deadline, "python server not listening");
-        thread::sleep(Duration::from_millis(50));
-    }
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
+    assert!(listening, "python server not listening");
     (proc, port)
 }
 
@@ -293,6 +291,7 @@ fn deadline_and_reactions_against_silent_and_closing_peers() {
                 }
             }
         }
+        // the silent peer holds its connection past the client's deadline (the subject)
         thread::sleep(Duration::from_secs(4));
         drop(kept);
     });

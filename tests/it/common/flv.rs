@@ -10,7 +10,6 @@ use livego::flv::header::{HEADER_LEN, file_header};
 use livego::flv::reader::FlvReader;
 pub use livego::flv::reader::Tag;
 use livego::flv::tag::{AudioTagHeader, VideoTagHeader, encode_tag, encoded_tag_len};
-#[allow(unused_imports)] // each test binary uses a different part
 pub use livego::flv::tag::{TAG_AUDIO as AUDIO, TAG_SCRIPT as SCRIPT, TAG_VIDEO as VIDEO};
 
 /// What a test wants to know about a tag.

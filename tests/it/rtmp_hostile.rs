@@ -13,15 +13,13 @@
 //! - AMF0: number = 0x00 + f64 BE, string = 0x02 + u16 BE length + bytes, object = 0x03 +
 //!   (u16 key length, key, value)* + 00 00 09, null = 0x05.
 
-mod common;
-
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::raw::{noise, wait_closed};
-use common::{Player, Server, TestDir, ffmpeg_endpoint, free_port, live_stream};
+use crate::common::raw::{noise, wait_closed};
+use crate::common::{Player, Server, TestDir, ffmpeg_endpoint, free_port, live_stream, wait_until};
 
 const SET_CHUNK_SIZE: u8 = 1;
 const WINDOW_ACK_SIZE: u8 = 5;
@@ -239,10 +237,8 @@ fn check_outcomes(server: &Server, outcomes: &[Outcome], failures: &mut Vec<Stri
             (Err(e), _) => failures.push(format!("{}: {e}", o.name)),
             (Ok(_), None) => failures.push(format!("{}: no local address", o.name)),
             (Ok(_), Some(peer)) => {
-                while !log_names(&server.log(), peer) && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(50));
-                }
-                if !log_names(&server.log(), peer) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !wait_until(left, || log_names(&server.log(), peer)) {
                     failures.push(format!("{}: no log line names the peer {peer}", o.name));
                 }
             }
@@ -255,8 +251,9 @@ fn hostile_connections_are_closed_and_the_stream_survives() {
     const READ_TIMEOUT: u64 = 5;
     let server = Server::start(&format!("read_timeout: {READ_TIMEOUT}"));
     let (url, mut publisher) = live_stream(&server, "target");
+    let probes = server.players_started("target");
     let player = Player::ffmpeg(&url, Some(13.0), &server.path("play.flv"));
-    thread::sleep(Duration::from_secs(1));
+    server.wait_player_started("target", probes);
 
     let mut failures = Vec::new();
     let mut outcomes = Vec::new();
@@ -297,8 +294,9 @@ fn hostile_connections_are_closed_and_the_stream_survives() {
 fn idle_connections_closed_after_read_timeout() {
     let server = Server::start("read_timeout: 2");
     let (url, _publisher) = live_stream(&server, "quiet");
+    let probes = server.players_started("quiet");
     let player = Player::ffmpeg(&url, Some(7.0), &server.path("play.flv"));
-    thread::sleep(Duration::from_millis(500));
+    server.wait_player_started("quiet", probes);
 
     let addr = server.rtmp_addr();
     let idle = [

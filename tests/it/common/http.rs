@@ -80,12 +80,6 @@ impl DeadlineStream {
     pub fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
     }
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
-    }
     /// Runs one read or write (`op`) with the time left as its socket timeout (set by
     /// `set_timeout`); `TimedOut` once the deadline has passed.
     fn before_deadline<T>(
@@ -265,9 +259,6 @@ impl<R: BufRead> ChunkedReader<R> {
             crlf_due: false,
             done: false,
         }
-    }
-    pub fn into_inner(self) -> R {
-        self.inner
     }
 
     fn line(&mut self) -> io::Result<String> {
@@ -503,7 +494,6 @@ pub fn http_status(method: &str, url: &str) -> u16 {
 pub struct HttpStream {
     pub head: Head,
     body: Body<BufReader<DeadlineStream>>,
-    local: Option<SocketAddr>,
 }
 
 impl HttpStream {
@@ -517,17 +507,12 @@ impl HttpStream {
     ) -> io::Result<HttpStream> {
         let parsed = Url::parse(url)?;
         let mut stream = DeadlineStream::connect(parsed.addr()?, connect_timeout)?;
-        let local = stream.get_ref().local_addr().ok();
         stream.write_all(&request_bytes("GET", &parsed, headers, &[]))?;
         let mut reader = BufReader::with_capacity(64 * 1024, stream);
         let head = read_head(&mut reader)?;
         reader.get_mut().set_deadline(deadline);
         let body = Body::new(reader, &head, "GET")?;
-        Ok(HttpStream { head, body, local })
-    }
-    /// Our end's address (the server's peer address).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local
+        Ok(HttpStream { head, body })
     }
     pub fn is_chunked(&self) -> bool {
         matches!(self.body, Body::Chunked(_))

@@ -4,16 +4,16 @@
 //! ffmpeg player, A/V start check) works against ffmpeg's HLS muxer served by Python's
 //! `http.server`.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::hls::{Playlist, SegmentCheck, curl, fetch, resolve, self_signed_cert, wait_playlist};
-use common::ts::{self, PACKET_LEN};
-use common::{ClipKind, Proc, TestDir, free_port, play_hls, run, test_clip};
+use crate::common::hls::{
+    Playlist, SegmentCheck, curl, fetch, resolve, self_signed_cert, wait_playlist,
+};
+use crate::common::ts::{self, PACKET_LEN};
+use crate::common::{ClipKind, Proc, TestDir, free_port, play_hls, poll_until, run, test_clip};
 
 /// `ffmpeg -i CLIP [-t SECS] -c copy -f mpegts OUT`.
 fn remux_ts(clip: &Path, secs: u32, out: &Path) -> Vec<u8> {
@@ -393,7 +393,7 @@ fn hls_path_against_ffmpeg_hls_muxer() {
         );
     }
     let played = play_hls(&url, 10.0, &dir.join("play.ts"));
-    let report = common::analyze(&played.out);
+    let report = crate::common::analyze(&played.out);
     let mut p = played.problems();
     p.extend(report.problems_want(Some("h264"), Some("aac"), 9.5));
     assert!(p.is_empty(), "{p:?}\n{}", report.summary());
@@ -429,16 +429,19 @@ fn https_helpers_against_python_tls_server() {
         .current_dir(&root);
     let _server = Proc::spawn(&mut cmd, "python TLS server", dir.join("tls.log"));
     let url = format!("https://127.0.0.1:{port}/hello.txt");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let resp = loop {
+    // until it listens: curl's exit code 7 is "failed to connect"
+    let mut refused = String::new();
+    let resp = poll_until(Duration::from_secs(10), || {
         match curl("GET", &url, Some(&cert)) {
-            Ok(r) => break r,
-            Err(e) if std::time::Instant::now() < deadline && e.contains("Some(7)") => {
-                std::thread::sleep(Duration::from_millis(100))
+            Ok(r) => Some(r),
+            Err(e) if e.contains("Some(7)") => {
+                refused = e;
+                None
             }
             Err(e) => panic!("{e}"),
         }
-    };
+    })
+    .unwrap_or_else(|| panic!("{refused}"));
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text(), "hello over TLS\n");
     let head = curl("HEAD", &url, Some(&cert)).unwrap();

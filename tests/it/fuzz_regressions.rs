@@ -15,6 +15,7 @@
 //! chunk reader's ingest mode (chunks -> messages -> frames -> GOP cache) and the segmenter.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
@@ -25,17 +26,30 @@ use livego::rtmp::chunk::ChunkReader;
 use livego::stream::gop::GopCache;
 use livego::stream::ingest::frame_from_message;
 
-/// Forwards to the system allocator, counting live bytes and their peak.
+/// Forwards to the system allocator, counting the live bytes and their peak of the thread
+/// in [`peak_during`] only: this is the allocator of the whole test binary, whose other tests
+/// allocate on their own threads meanwhile.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: every call is forwarded unchanged to `System`; the counters are plain atomics.
+thread_local! {
+    /// Whether this thread's allocations are counted (no destructor, no allocation: usable
+    /// inside the allocator).
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    COUNTED.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters are plain atomics and a
+// const thread-local without a destructor.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
+        if !p.is_null() && counted() {
             let now = LIVE.fetch_add(layout.size() as isize, Relaxed) + layout.size() as isize;
             PEAK.fetch_max(now, Relaxed);
         }
@@ -44,20 +58,24 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        if counted() {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
     }
 }
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Peak heap growth while `run` runs; the tests of this file take turns (`SERIAL`), since the
-/// counters are global.
+/// Peak heap growth of this thread while `run` runs (the code replayed is single-threaded);
+/// the tests of this file take turns (`SERIAL`), since the counters are global.
 fn peak_during(run: impl FnOnce()) -> usize {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = LIVE.load(Relaxed);
     PEAK.store(before, Relaxed);
+    COUNTED.set(true);
     run();
+    COUNTED.set(false);
     (PEAK.load(Relaxed) - before).max(0) as usize
 }
 

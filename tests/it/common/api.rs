@@ -1,17 +1,17 @@
 //! The control API as the tests call it: channel keys (`/control/get|reset|delete`), the
-//! live statistics (`/stat/livestat`), the Prometheus metrics (`/metrics`), and HS256 JSON Web Tokens (RFC 7519 / RFC 7515) made
-//! with ring's HMAC-SHA256 and the library's base64url (RFC 4648 §5, no padding).
+//! live statistics (`/stat/livestat`), the Prometheus metrics (`/metrics`), and HS256 JSON Web
+//! Tokens (RFC 7519 / RFC 7515) made with ring's HMAC-SHA256 and the library's base64url
+//! (RFC 4648 §5, no padding).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livego::api::base64url;
 use ring::hmac;
 use serde_json::Value;
 
-use super::Server;
 use super::http::{Response, http_get};
+use super::{Server, poll_until};
 
 /// `GET` an API path (`/control/get?room=x`) on `server`, with extra headers.
 pub fn api_get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Response {
@@ -161,7 +161,7 @@ pub fn livestat(server: &Server, room: Option<&str>) -> LiveStat {
     }
 }
 
-/// Polls `/stat/livestat` (every 100 ms) until it lists `want` players of `key`, and returns
+/// Polls `/stat/livestat` until it lists `want` players of `key`, and returns
 /// that answer; panics (`what` says when) if it does not within `within`.
 #[track_caller]
 pub fn wait_players(
@@ -171,20 +171,17 @@ pub fn wait_players(
     within: Duration,
     what: &str,
 ) -> LiveStat {
-    let deadline = Instant::now() + within;
-    loop {
+    let mut last = String::new();
+    poll_until(within, || {
         let stat = livestat(server, None);
         let n = stat.players_of(key).len();
         if n == want {
-            return stat;
+            return Some(stat);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: livestat lists {n} player(s) of {key} after {within:?}, want {want}: \
-             {stat:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        last = format!("{n} player(s) of {key}: {stat:?}");
+        None
+    })
+    .unwrap_or_else(|| panic!("{what}: after {within:?} livestat lists {last}; want {want}"))
 }
 
 /// A compact JWS: `header.claims.signature` with the given header JSON, signed HS256 with
@@ -287,7 +284,7 @@ pub fn metrics(server: &Server) -> Metrics {
     Metrics(samples)
 }
 
-/// Polls `/metrics` (every 100 ms) until `ready` holds, and returns that answer; panics (`what`
+/// Polls `/metrics` until `ready` holds, and returns that answer; panics (`what`
 /// says what was awaited) if it does not within `within`.
 #[track_caller]
 pub fn wait_metrics(
@@ -296,16 +293,14 @@ pub fn wait_metrics(
     what: &str,
     ready: impl Fn(&Metrics) -> bool,
 ) -> Metrics {
-    let deadline = Instant::now() + within;
-    loop {
+    let mut last = None;
+    poll_until(within, || {
         let metrics = metrics(server);
         if ready(&metrics) {
-            return metrics;
+            return Some(metrics);
         }
-        assert!(
-            Instant::now() < deadline,
-            "/metrics: no {what} after {within:?}: {metrics:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        last = Some(metrics);
+        None
+    })
+    .unwrap_or_else(|| panic!("/metrics: no {what} after {within:?}: {last:?}"))
 }

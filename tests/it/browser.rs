@@ -3,14 +3,12 @@
 //! self-test against ffmpeg's own HLS muxer. Chromium, Node and the script's node modules
 //! (`npm ci --prefix tests/browser`) must be installed: the tests fail, not skip, without them.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{ClipKind, run, test_clip};
+use crate::common::{ClipKind, run, test_clip};
 
 /// One Chromium at a time (2 cores).
 static CHROMIUM: Mutex<()> = Mutex::new(());

@@ -3,17 +3,16 @@
 //! (H.264 + AAC, keyframe first, no lost frames, no decode errors). Each test runs its own
 //! server on free ports.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::metrics;
-use common::rtmp_client::{RtmpClient, Status, status_of};
-use common::{
+use crate::common::api::metrics;
+use crate::common::rtmp_client::{RtmpClient, Status, status_of};
+use crate::common::{
     CLIP_SECS, ClipKind, Player, Publisher, Server, assert_players_clean, default_clip,
     first_video_frame, live_stream, play_ffmpeg, play_rtmpdump, publish_live, test_clip,
+    wait_until,
 };
 use livego::codec::h264::AvcConfig;
 use livego::flv::tag::VideoTagHeader;
@@ -23,6 +22,7 @@ use livego::rtmp::message::{Message, msg_type};
 fn ffmpeg_publish_ffmpeg_play() {
     let server = Server::start("");
     let (url, mut publisher) = live_stream(&server, "ffmpeg");
+    // join a stream live for a second: mid-GOP, from the GOP cache
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&url, 7.0, &server.path("play.flv"));
     played.assert_clean(6.0);
@@ -34,6 +34,7 @@ fn ffmpeg_publish_ffmpeg_play() {
 fn rtmpdump_player() {
     let server = Server::start("");
     let (url, mut publisher) = live_stream(&server, "rtmpdump");
+    // join a stream live for a second: mid-GOP, from the GOP cache
     thread::sleep(Duration::from_secs(1));
     // 7 s of wall time: at least 6 s of stream whatever the server's start-up burst
     let played = play_rtmpdump(&url, 7.0, &server.path("play.flv"));
@@ -48,6 +49,7 @@ fn rtmpdump_player() {
 fn late_join_starts_at_keyframe() {
     let server = Server::start("");
     let (url, _publisher) = live_stream(&server, "late");
+    // just after the keyframe at 4 s (see above)
     thread::sleep(Duration::from_millis(4300));
     let probe_url = url.clone();
     let probe = thread::spawn(move || first_video_frame(&probe_url, Duration::from_secs(5)));
@@ -282,14 +284,13 @@ fn player_waits_for_stream_that_is_not_live_yet() {
     let server = Server::start("read_timeout: 6");
     let url = server.rtmp_url("later");
     let player = Player::ffmpeg(&url, Some(6.0), &server.path("later.flv"));
-    let waiting = Instant::now();
-    while !server.log().contains("playing live/later") {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(10),
-            "the player never started playing `later`"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || server
+            .log()
+            .contains("playing live/later")),
+        "the player never started playing `later`"
+    );
+    // the player waits for the stream a while (the subject)
     thread::sleep(Duration::from_secs(2));
     let mut publisher = Publisher::start(&url, &default_clip());
     let played = player.finish(Duration::from_secs(40));
@@ -334,8 +335,9 @@ fn player_of_absent_stream_gives_up_after_read_timeout() {
 }
 
 /// A player that stops reading falls behind, loses frames (counted in `/metrics`), is dropped
-/// (`player_queue_ms`, `write_timeout`), and neither the publisher nor another player notices. The heavy clip's 0.5 s GOP keeps a
-/// joining player's GOP-cache burst within `player_queue_ms` (see
+/// (`player_queue_ms`, `write_timeout`), and neither the publisher nor another player notices.
+/// The heavy clip's 0.5 s GOP keeps a joining player's GOP-cache burst within
+/// `player_queue_ms` (see
 /// `late_joiner_is_not_mistaken_for_a_slow_player` for longer GOPs).
 #[test]
 fn slow_player_is_dropped_others_unaffected() {
@@ -349,7 +351,7 @@ fn slow_player_is_dropped_others_unaffected() {
     let stall_started = Instant::now();
     assert_eq!(stalled.play("heavy").expect("play"), "NetStream.Play.Start");
     let peer = stalled.local_addr().to_string();
-    // ... and from now on it never reads
+    // ... and from now on it never reads; another player joins once it has fallen behind
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&url, 8.0, &server.path("other.flv"));
     played.assert_clean(7.0);
@@ -360,11 +362,10 @@ fn slow_player_is_dropped_others_unaffected() {
             l.contains(&peer) && (l.contains("behind: disconnected") || l.contains("write stalled"))
         })
     };
-    while !dropped(&server.log()) && stall_started.elapsed() < Duration::from_secs(20) {
-        thread::sleep(Duration::from_millis(100));
-    }
+    let deadline =
+        (stall_started + Duration::from_secs(20)).saturating_duration_since(Instant::now());
     assert!(
-        dropped(&server.log()),
+        wait_until(deadline, || dropped(&server.log())),
         "no log line about dropping the stalled player {peer} {:?} after it stopped reading",
         stall_started.elapsed()
     );
@@ -391,6 +392,7 @@ fn late_joiner_is_not_mistaken_for_a_slow_player() {
     let players: Vec<_> = (0..10u64)
         .map(|i| {
             let player = thread::spawn(move || {
+                // joins spread over a GOP and a half (the subject)
                 thread::sleep(Duration::from_millis(250 * i));
                 join_gop(addr).err().into_iter().collect()
             });
@@ -450,8 +452,9 @@ fn publish_without_channel_key_is_refused() {
 fn sigterm_exits_quickly() {
     let server = Server::start("");
     let (url, _publisher) = live_stream(&server, "term");
+    let probes = server.players_started("term");
     let mut player = Player::ffmpeg(&url, Some(30.0), &server.path("play.flv"));
-    thread::sleep(Duration::from_secs(2));
+    server.wait_player_started("term", probes);
     assert!(player.is_running(), "player ended early");
     let (status, took) = server.stop_gracefully();
     assert!(

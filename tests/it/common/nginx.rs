@@ -16,9 +16,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Proc, TestDir, free_port};
+use super::{Proc, TestDir, free_port, wait_until};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 pub const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
@@ -83,8 +83,7 @@ impl NginxRtmp {
             .arg(&config);
         let mut proc = Proc::spawn(&mut cmd, "nginx", dir.join("nginx.out"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
+        let accepting = wait_until(Duration::from_secs(5), || {
             if !proc.is_running() {
                 panic!(
                     "nginx on port {port} exited at start: {}\nerror log:\n{}",
@@ -92,17 +91,13 @@ impl NginxRtmp {
                     read(&dir.join("error.log"))
                 );
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "nginx not accepting on {addr} after 5 s; error log:\n{}",
-                    read(&dir.join("error.log"))
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+        assert!(
+            accepting,
+            "nginx not accepting on {addr} after 5 s; error log:\n{}",
+            read(&dir.join("error.log"))
+        );
         NginxRtmp { proc, port, dir }
     }
 

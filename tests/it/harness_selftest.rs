@@ -3,16 +3,15 @@
 //! going backwards) fail with the right message, and the clients work against ffmpeg's own
 //! one-shot RTMP endpoint (`-listen 1`).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::flv::{self, Tag, TagExt as _};
-use common::{
+use crate::common::flv::{self, Tag, TagExt as _};
+use crate::common::{
     CLIP_SECS, ClipKind, Proc, Publisher, Server, TestDir, analyze, default_clip, endpoint_url,
     ffmpeg_endpoint, free_port, play_ffmpeg, play_rtmpdump, run, test_clip, video_frame_sizes,
+    wait_until,
 };
 
 /// Writes a copy of `src` with its tags passed through `edit`.
@@ -331,7 +330,8 @@ fn rtmpdump_player_records_a_clean_stream() {
 fn first_video_frame_probe_sees_the_keyframe() {
     let dir = TestDir::new("selftest");
     let (_endpoint, url) = serving_clip(&dir);
-    let frame = common::first_video_frame(&url, Duration::from_secs(5)).expect("a video frame");
+    let frame =
+        crate::common::first_video_frame(&url, Duration::from_secs(5)).expect("a video frame");
     assert!(frame.keyframe, "{frame:?}");
     assert!(frame.after < Duration::from_secs(2), "{frame:?}");
 }
@@ -407,10 +407,9 @@ fn server_harness_writes_config_waits_logs_and_stops() {
             .rtmp_url("x")
             .ends_with(&format!(":{}/live/x", server.rtmp_port))
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.log().contains("connection from 127.0.0.1:") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(5), || {
+        server.log().contains("connection from 127.0.0.1:")
+    });
     assert!(
         server.log().contains("stand-in listening on"),
         "{}",
@@ -446,7 +445,8 @@ fn server_harness_reports_an_early_exit_with_the_config() {
 fn interrupted_ffmpeg_player_leaves_a_clean_file() {
     let dir = TestDir::new("selftest");
     let (_endpoint, url) = serving_clip(&dir);
-    let mut player = common::Player::ffmpeg(&url, None, &dir.join("i.flv"));
+    let mut player = crate::common::Player::ffmpeg(&url, None, &dir.join("i.flv"));
+    // a 4 s recording, then the interrupt (the subject)
     std::thread::sleep(Duration::from_secs(4));
     assert!(player.is_running());
     let played = player.interrupt();

@@ -7,12 +7,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::http::{Response, http_request, parse_head};
 use super::media::{MediaReport, analyze};
-use super::{run, ts, unique_suffix};
+use super::{poll_until, run, ts, unique_suffix};
 
 /// One media segment of a playlist.
 #[derive(Clone, Debug, PartialEq)]
@@ -273,16 +272,16 @@ pub fn fetch(method: &str, url: &str) -> Result<Response, String> {
         .map_err(|e| format!("{method} {url}: {e}"))
 }
 
-/// Polls `url` every 250 ms until it is a 200 playlist with at least `min_segments` segments;
-/// panics with the last answer after `timeout`.
+/// Polls `url` until it is a 200 playlist with at least `min_segments` segments; panics with
+/// the last answer after `timeout`.
 pub fn wait_playlist(url: &str, min_segments: usize, timeout: Duration) -> (Response, Playlist) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match fetch("GET", url) {
+    let mut last = String::new();
+    poll_until(timeout, || {
+        last = match fetch("GET", url) {
             Ok(resp) if resp.status() == 200 => {
                 let playlist = Playlist::parse(&resp.text());
                 if playlist.segments.len() >= min_segments {
-                    return (resp, playlist);
+                    return Some((resp, playlist));
                 }
                 format!(
                     "200 with {} segment(s):\n{}",
@@ -293,30 +292,11 @@ pub fn wait_playlist(url: &str, min_segments: usize, timeout: Duration) -> (Resp
             Ok(resp) => format!("{} {:?}", resp.status(), resp.text()),
             Err(e) => e,
         };
-        if Instant::now() >= deadline {
-            panic!("{url} has no {min_segments} segments after {timeout:?}; last answer: {last}");
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Polls `url` every 250 ms until it answers `status`; `Err` with the last answer after
-/// `timeout`.
-pub fn wait_status(url: &str, status: u16, timeout: Duration) -> Result<Response, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match fetch("GET", url) {
-            Ok(resp) if resp.status() == status => return Ok(resp),
-            Ok(resp) => format!("{} {:?}", resp.status(), resp.text()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "{url} did not answer {status} within {timeout:?}; last answer: {last}"
-            ));
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
+        None
+    })
+    .unwrap_or_else(|| {
+        panic!("{url} has no {min_segments} segments after {timeout:?}; last answer: {last}")
+    })
 }
 
 /// What a segment is, judged from its bytes (see [`ts::check`]) and by ffprobe and a full
@@ -379,8 +359,8 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-/// `curl -sS --http1.1 --max-time 5 [--cacert CA] -X METHOD URL`, the response read back from curl's
-/// header dump and output file; `Err` with curl's exit code and message if it fails.
+/// `curl -sS --http1.1 --max-time 5 [--cacert CA] -X METHOD URL`, the response read back from
+/// curl's header dump and output file; `Err` with curl's exit code and message if it fails.
 pub fn curl(method: &str, url: &str, cacert: Option<&Path>) -> Result<Response, String> {
     let tmp = std::env::temp_dir();
     let tag = unique_suffix();

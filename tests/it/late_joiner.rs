@@ -3,14 +3,12 @@
 //! headers carry the time they were published (0); sent as is ahead of a GOP at 4,000 ms, a
 //! recorder such as VLC takes the jump for hours of media.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::httpflv::{TagInfo, record_http_flv};
-use common::rtmp_client::RtmpClient;
-use common::{Server, live_stream};
+use crate::common::httpflv::{TagInfo, record_http_flv};
+use crate::common::rtmp_client::RtmpClient;
+use crate::common::{Server, live_stream};
 use livego::rtmp::message::msg_type;
 
 /// Joined this long after the publisher started.

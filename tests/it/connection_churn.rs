@@ -1,14 +1,11 @@
 //! Connections that end leave nothing behind: the server's memory does not grow with the
 //! number of connections it has seen.
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpStream;
-use std::thread;
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 
 /// Opens `n` RTMP connections one after the other, each closed by the client with a byte of
 /// garbage (the server answers by closing too).
@@ -25,10 +22,10 @@ fn churn(server: &Server, n: usize) {
 fn ended_connections_do_not_accumulate() {
     let server = Server::start("level: off\n");
     churn(&server, 500);
-    thread::sleep(Duration::from_millis(300));
+    server.wait_connections_closed();
     let before = server.memory("VmRSS") / 1024;
     churn(&server, 5000);
-    thread::sleep(Duration::from_millis(300));
+    server.wait_connections_closed();
     let grown = (server.memory("VmRSS") / 1024).saturating_sub(before);
     // A connection's task is ~3 KB: keeping each would grow RSS by ~15 MB here.
     assert!(

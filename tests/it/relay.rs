@@ -6,48 +6,42 @@
 //! our client also plays from our own server, and that a pull outlives its remote stream
 //! (reconnecting when it comes back).
 
-mod common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::{api_get, envelope, livestat};
-use common::hls::wait_playlist;
-use common::nginx::NginxRtmp;
-use common::{
+use crate::common::api::{api_get, envelope, livestat};
+use crate::common::hls::wait_playlist;
+use crate::common::nginx::NginxRtmp;
+use crate::common::{
     Player, Publisher, Rtmps, Server, default_clip, first_video_frame, free_port, live_stream,
-    play_ffmpeg,
+    play_ffmpeg, poll_until, wait_until,
 };
 use serde_json::Value;
 
-fn relay(server: &Server, kind: &str, oper: &str, name: &str, url: &str) -> common::http::Response {
+fn relay(
+    server: &Server,
+    kind: &str,
+    oper: &str,
+    name: &str,
+    url: &str,
+) -> crate::common::http::Response {
     let path = format!("/control/{kind}?oper={oper}&app=live&name={name}&url={url}");
     api_get(server, &path, &[])
 }
 
 /// Wait until `server` has a publisher of `key` (or not), within `timeout`.
 fn wait_publisher(server: &Server, key: &str, present: bool, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if livestat(server, None).publishers_of(key).is_empty() != present {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    false
+    wait_until(timeout, || {
+        livestat(server, None).publishers_of(key).is_empty() != present
+    })
 }
 
 /// Waits until an RTMP player of `url` gets a video frame (`present`), or until one gets none
 /// within 3 s (`!present`); false if that is not so within `timeout`.
 fn wait_video(url: &str, present: bool, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if first_video_frame(url, Duration::from_secs(3)).is_some() == present {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    false
+    wait_until(timeout, || {
+        first_video_frame(url, Duration::from_secs(3)).is_some() == present
+    })
 }
 
 /// Plays `url` from nginx for `seconds` and checks the recording is clean.
@@ -82,26 +76,26 @@ fn relay_entry(server: &Server, kind: &str, key: &str) -> Option<Value> {
 /// Polls until the relay entry of `kind`/`key` is in state `state` (`None`: not listed).
 #[track_caller]
 fn wait_relay_state(server: &Server, kind: &str, key: &str, state: Option<&str>) -> Option<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    let mut now = None;
+    poll_until(Duration::from_secs(15), || {
         let entry = relay_entry(server, kind, key);
-        let now = entry.as_ref().map(|e| e["state"].as_str().unwrap_or("?"));
-        if now == state {
-            return entry;
-        }
-        assert!(
-            Instant::now() < deadline,
+        now = entry
+            .as_ref()
+            .map(|e| e["state"].as_str().unwrap_or("?").to_string());
+        (now.as_deref() == state).then_some(entry)
+    })
+    .unwrap_or_else(|| {
+        panic!(
             "{kind} {key}: state {now:?} after 15 s, want {state:?}; relays {:?}",
             relays(server)
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+        )
+    })
 }
 
 fn static_push_config(target: &str) -> String {
     format!(
-        "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    api: true\n    \
-         static_push: [\"{target}\"]\n"
+        "server:\n  - appname: live\n    live: true\n    hls: true\n    flv: true\n    \
+         api: true\n    static_push: [\"{target}\"]\n"
     )
 }
 
@@ -126,6 +120,7 @@ fn static_push_reconnects_when_nginx_comes_up_later() {
     )));
     let (_url, mut publisher) = live_stream(&server, "late");
     wait_relay_state(&server, "static_push", "live/late", Some("retrying"));
+    // nginx comes up while the relay backs off between attempts (the subject)
     thread::sleep(Duration::from_secs(2));
     let nginx = NginxRtmp::start_on(port);
     // Attempts at 0, 1, 3, 7 s after publishing: nginx is up by the fourth.
@@ -237,6 +232,7 @@ fn push_reconnects_when_nginx_restarts() {
     assert!(wait_video(&target, true, Duration::from_secs(10)));
     nginx.kill();
     wait_relay_state(&server, "push", "live/re", Some("retrying"));
+    // nginx comes back while the relay backs off between attempts (the subject)
     thread::sleep(Duration::from_secs(2));
     let nginx = NginxRtmp::start_on(port);
     assert_nginx_plays_clean(&nginx, "re", 5.0, "again.flv");
@@ -342,19 +338,17 @@ fn push_to_an_rtmps_target() {
         "push start",
     );
     let line = format!("relay push to {target}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !verifying
-        .log()
-        .lines()
-        .any(|l| l.contains(&line) && l.contains("certificate"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no certificate error for {target}: {}",
-            verifying.log()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    let refused = wait_until(Duration::from_secs(10), || {
+        verifying
+            .log()
+            .lines()
+            .any(|l| l.contains(&line) && l.contains("certificate"))
+    });
+    assert!(
+        refused,
+        "no certificate error for {target}: {}",
+        verifying.log()
+    );
     assert!(livestat(&a, None).publishers_of("live/z").is_empty());
 
     // Verifying against CA certificates found where OpenSSL looks (here SSL_CERT_FILE, which
@@ -417,21 +411,17 @@ fn static_push_to_an_rtmps_target() {
 
     let verifying = Server::start(&static_push_config(&base));
     let (_url, _publisher) = live_stream(&verifying, "other");
-    let deadline = Instant::now() + Duration::from_secs(10);
     let retried = |log: String| {
         log.lines()
             .filter(|l| l.contains("static_push live/other to rtmps://"))
             .filter(|l| l.contains("certificate") && l.contains("retry in"))
             .count()
     };
-    while retried(verifying.log()) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no repeated certificate failures: {}",
-            verifying.log()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || retried(verifying.log()) >= 2),
+        "no repeated certificate failures: {}",
+        verifying.log()
+    );
     assert!(
         livestat(&target, None)
             .publishers_of("live/other")

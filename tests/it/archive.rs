@@ -3,12 +3,10 @@
 //! headers, keyframe first, timestamps from 0) and is complete after an unpublish and after a
 //! SIGTERM mid-stream.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Publisher, Server, analyze, default_clip, live_stream};
+use crate::common::{Publisher, Server, analyze, default_clip, live_stream, wait_until};
 
 fn archive_config(server_dir: &Path) -> String {
     format!(
@@ -36,7 +34,7 @@ fn recordings(dir: &Path, name: &str) -> Vec<PathBuf> {
 
 #[test]
 fn published_stream_is_archived_and_plays() {
-    let dir = common::TestDir::new("archive");
+    let dir = crate::common::TestDir::new("archive");
     let server = Server::start(&archive_config(dir.path()));
     let url = server.rtmp_url("rec");
     let mut publisher = Publisher::start_for(&url, &default_clip(), 8.0);
@@ -46,7 +44,15 @@ fn published_stream_is_archived_and_plays() {
         "publisher: {}",
         publisher.log()
     );
-    std::thread::sleep(Duration::from_secs(1));
+    let closed = |log: String| {
+        log.lines()
+            .any(|l| l.contains("archive ") && l.contains("/rec_") && l.ends_with(" closed"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || closed(server.log())),
+        "no log line saying the recording was closed: {}",
+        server.log()
+    );
     let files = recordings(dir.path(), "rec");
     assert_eq!(files.len(), 1, "one recording per session: {files:?}");
     analyze(&files[0]).assert_clean(7.0);
@@ -55,9 +61,10 @@ fn published_stream_is_archived_and_plays() {
 
 #[test]
 fn archive_is_complete_after_sigterm() {
-    let dir = common::TestDir::new("archive-term");
+    let dir = crate::common::TestDir::new("archive-term");
     let server = Server::start(&archive_config(dir.path()));
     let (_url, _publisher) = live_stream(&server, "cut");
+    // SIGTERM mid-stream, a few seconds in (the subject)
     std::thread::sleep(Duration::from_secs(5));
     let (status, took) = server.stop_gracefully();
     assert!(
@@ -72,13 +79,20 @@ fn archive_is_complete_after_sigterm() {
 #[test]
 fn unwritable_archive_dir_does_not_stop_the_stream() {
     // flv_dir under a regular file: creating the directory fails.
-    let dir = common::TestDir::new("archive-bad");
+    let dir = crate::common::TestDir::new("archive-bad");
     let blocker = dir.path().join("flv");
     std::fs::write(&blocker, b"not a directory").expect("write blocker file");
     let server = Server::start(&archive_config(dir.path()));
     let (url, mut publisher) = live_stream(&server, "nodisk");
-    std::thread::sleep(Duration::from_secs(1));
-    let played = common::play_ffmpeg(&url, 5.0, &server.path("play.flv"));
+    // played once the archive has failed
+    assert!(
+        wait_until(Duration::from_secs(10), || server
+            .log()
+            .contains("archive stopped")),
+        "no log line says the archive stopped: {}",
+        server.log()
+    );
+    let played = crate::common::play_ffmpeg(&url, 5.0, &server.path("play.flv"));
     played.assert_clean(4.0);
     publisher.assert_running("publisher");
     assert!(

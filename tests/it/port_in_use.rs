@@ -3,12 +3,10 @@
 //! a second livego would (the kernel would otherwise split the connections between the two
 //! servers). The server already running keeps serving.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 
 #[track_caller]
 fn assert_refused(key: &str, addr: &str) {

@@ -5,18 +5,16 @@
 //! streams that are not live, unknown apps and apps with `flv: false` answer 404; a player
 //! that leaves is gone from `/stat/livestat` within 2 s. Each test runs its own server.
 
-mod common;
-
 use std::io::{BufReader, Read, Write};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::api::wait_players;
-use common::flv::{self, TagExt as _, TagStream};
-use common::http::{DeadlineStream, HttpStream, http_request, http_status, read_head};
-use common::httpflv::{record_http_flv, wait_not_live};
-use common::{
+use crate::common::api::wait_players;
+use crate::common::flv::{self, TagExt as _, TagStream};
+use crate::common::http::{DeadlineStream, HttpStream, http_request, http_status, read_head};
+use crate::common::httpflv::{record_http_flv, wait_not_live};
+use crate::common::{
     Player, Publisher, Server, analyze, assert_players_clean, default_clip, live_stream,
     play_ffmpeg, publish_live, run,
 };
@@ -25,6 +23,7 @@ use common::{
 fn ffmpeg_plays_http_flv() {
     let server = Server::start_http("");
     let (_, mut publisher) = live_stream(&server, "x");
+    // join a stream live for a second: mid-GOP, from the GOP cache
     thread::sleep(Duration::from_secs(1));
     let played = play_ffmpeg(&server.flv_url("x"), 7.0, &server.path("play.flv"));
     played.assert_clean(6.0);

@@ -1,22 +1,20 @@
-//! RTMPS ingest (README "Configuration", keys `enable_rtmps`, `rtmps_cert`, `rtmps_key`; README "RTMPS"): with a
-//! self-signed certificate made by the openssl CLI, ffmpeg publishes over TLS on `rtmps_addr`
-//! and the stream plays cleanly over plain RTMP and over RTMPS (the TLS publisher and player
-//! listed as `rtmps` in `/stat/livestat` and `/metrics`); a bad certificate stops
-//! startup (exit code 2, naming `rtmps_cert`); garbage or a plain RTMP handshake on the RTMPS
-//! port closes that connection with a log line and the server keeps serving. Relays to
-//! rtmps:// targets are in `tests/relay.rs`.
-
-mod common;
+//! RTMPS ingest (README "Configuration", keys `enable_rtmps`, `rtmps_cert`, `rtmps_key`;
+//! README "RTMPS"): with a self-signed certificate made by the openssl CLI, ffmpeg publishes
+//! over TLS on `rtmps_addr` and the stream plays cleanly over plain RTMP and over RTMPS (the TLS
+//! publisher and player listed as `rtmps` in `/stat/livestat` and `/metrics`); a bad
+//! certificate stops startup (exit code 2, naming `rtmps_cert`); garbage or a plain RTMP
+//! handshake on the RTMPS port closes that connection with a log line and the server keeps
+//! serving. Relays to rtmps:// targets are in `relay.rs`.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::api::{livestat, wait_metrics};
-use common::media::{ClipKind, test_clip};
-use common::raw::{noise, wait_closed};
-use common::{Player, Publisher, Rtmps, Server, default_clip, play_ffmpeg, run};
+use crate::common::api::{livestat, wait_metrics};
+use crate::common::media::{ClipKind, test_clip};
+use crate::common::raw::{noise, wait_closed};
+use crate::common::{Player, Publisher, Rtmps, Server, default_clip, play_ffmpeg, run, wait_until};
 
 #[test]
 fn publish_over_rtmps_play_over_rtmp_and_rtmps() {
@@ -61,7 +59,7 @@ fn publish_over_rtmps_play_over_rtmp_and_rtmps() {
 #[test]
 fn bad_rtmps_certificate_stops_startup() {
     let rtmps = Rtmps::new();
-    let dir = common::TestDir::new("rtmps-bad-cert");
+    let dir = crate::common::TestDir::new("rtmps-bad-cert");
     let garbage = dir.join("garbage.crt");
     std::fs::write(&garbage, "this is not a PEM certificate\n").unwrap();
     let missing = dir.join("missing.crt");
@@ -102,15 +100,14 @@ fn garbage_and_plain_rtmp_on_the_rtmps_port_are_closed() {
             panic!("{what} sent to the RTMPS port: {e}");
         }
         let line = format!("rtmps {peer}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !server.log().lines().any(|l| l.contains(&line)) {
-            assert!(
-                Instant::now() < deadline,
-                "no log line naming {line} after {what}: {}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        assert!(
+            wait_until(Duration::from_secs(5), || server
+                .log()
+                .lines()
+                .any(|l| l.contains(&line))),
+            "no log line naming {line} after {what}: {}",
+            server.log()
+        );
     }
     // Still serving, over TLS too.
     let mut publisher = Publisher::start(&rtmps.url("after"), &default_clip());
@@ -142,10 +139,12 @@ fn a_fast_publisher_over_rtmps_is_not_cut() {
         sent.stderr,
         server.log()
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.log().contains("live/fast: closed") {
-        assert!(Instant::now() < deadline, "log:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .log()
+            .contains("live/fast: closed")),
+        "log:\n{}",
+        server.log()
+    );
     assert!(!server.log().contains("plaintext"), "{}", server.log());
 }

@@ -2,8 +2,6 @@
 //! appended, so it ends at once) and check that it starts the server binary. It broke once
 //! when a second binary (`livego-bench`) made `cargo run` ambiguous.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -32,7 +30,7 @@ fn readme_run_command_starts_the_server() {
     args.push("--version");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // A release build from scratch takes a minute or two on a 2-core machine.
-    let ran = common::run(
+    let ran = crate::common::run(
         Command::new(cargo)
             .args(&args)
             .current_dir(env!("CARGO_MANIFEST_DIR")),
