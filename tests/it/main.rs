@@ -23,6 +23,7 @@ mod common;
 mod abuse;
 mod api;
 mod archive;
+mod audio_wait;
 mod browser;
 mod connection_churn;
 mod cpu_affinity;

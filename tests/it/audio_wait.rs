@@ -3,12 +3,10 @@
 //! that waits goes out within `audio_wait_ms` when no video comes; a stream without video (or
 //! `audio_wait_ms: 0`) does not hold audio back.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Server;
-use common::rtmp_client::RtmpClient;
+use crate::common::Server;
+use crate::common::rtmp_client::RtmpClient;
 use livego::rtmp::message::{Message, msg_type};
 
 const VIDEO_HEADER: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff];
