@@ -154,6 +154,10 @@ impl CoreStream {
         std::mem::take(&mut *self.held.borrow_mut())
     }
 
+    pub fn held_count(&self) -> usize {
+        self.held.borrow().len()
+    }
+
     pub fn holds_frames(&self) -> bool {
         !self.held.borrow().is_empty()
     }

@@ -30,6 +30,9 @@ use super::link::{CoreLink, CoreMsg};
 use super::queue::Outbox;
 use super::registry::{AlreadyPublishing, Registry, SessionId, StreamFull};
 
+/// Frames a stream may hold back at once (a flood of tiny audio messages must not pile up).
+const MAX_HELD_FRAMES: usize = 64;
+
 #[cfg(test)]
 mod tests;
 
@@ -336,6 +339,9 @@ impl Publication {
             stream.saw_video();
             hub.release_held(stream);
         } else if hub.audio_waits && stream.has_video() {
+            if stream.held_count() >= MAX_HELD_FRAMES {
+                hub.release_held(stream);
+            }
             if stream.hold(frame) {
                 hub.holding.borrow_mut().push(stream.clone());
                 if let Some(waker) = hub.holding_waker.take() {
