@@ -41,16 +41,13 @@ pub struct CoreHub {
     registry: Arc<Registry>,
     /// None when running on a single core.
     link: Option<Rc<dyn CoreLink>>,
-    gop_num: usize,
-    max_players_per_stream: usize,
+    config: HubConfig,
     /// Streams owned by this core or played on it.
     streams: RefCell<HashMap<StreamKey, Rc<CoreStream>>>,
     /// The same streams by the session they play, for frames from their owners.
     by_session: RefCell<HashMap<SessionId, Rc<CoreStream>>>,
     /// This core's copy of every stream's HLS state, for its HTTP handlers.
     hls: HlsView,
-    /// Whether audio and data wait for video (`audio_wait_ms` > 0).
-    audio_waits: bool,
     /// Owned streams holding frames back, for [`CoreHub::tick`].
     holding: RefCell<Vec<Rc<CoreStream>>>,
     /// The timer task waiting for frames to be held.
@@ -77,12 +74,10 @@ impl CoreHub {
             core,
             registry,
             link,
-            gop_num: config.gop_num,
-            max_players_per_stream: config.max_players_per_stream,
+            config,
             streams: RefCell::default(),
             by_session: RefCell::default(),
             hls: HlsView::default(),
-            audio_waits: config.audio_waits,
             holding: RefCell::default(),
             holding_waker: Cell::new(None),
         })
@@ -170,7 +165,7 @@ impl CoreHub {
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .entry(key.clone())
-            .or_insert_with(|| Rc::new(CoreStream::new(key.clone(), self.gop_num)));
+            .or_insert_with(|| Rc::new(CoreStream::new(key.clone(), self.config.gop_num)));
         stream.clone()
     }
 
@@ -224,7 +219,7 @@ impl CoreHub {
         key: StreamKey,
         outbox: Rc<Outbox>,
     ) -> Result<Subscription, StreamFull> {
-        let max = self.max_players_per_stream;
+        let max = self.config.max_players_per_stream;
         let owner = self.registry.add_player(&key, self.core, max)?;
         let stream = self.stream(&key);
         let first_here = stream.is_unused();
@@ -338,7 +333,7 @@ impl Publication {
         if frame.kind == FrameKind::Video {
             stream.saw_video();
             hub.release_held(stream);
-        } else if hub.audio_waits && stream.has_video() {
+        } else if hub.config.audio_waits && stream.has_video() {
             if stream.held_count() >= MAX_HELD_FRAMES {
                 hub.release_held(stream);
             }
