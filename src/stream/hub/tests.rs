@@ -511,3 +511,29 @@ fn held_audio_is_sent_when_the_publisher_leaves() {
     sim.run();
     assert_eq!(taken(&outbox), ["S", "H0", "K0", "10", "E"]);
 }
+
+#[test]
+fn a_stream_holds_at_most_max_held_frames_back() {
+    let sim = waiting_audio(1);
+    let publication = sim.publish(0);
+    let (_player, outbox) = sim.play(0);
+    start_gop(&publication, 0);
+    taken(&outbox);
+    let flood = MAX_HELD_FRAMES as u32 + 1;
+    for ts in 1..=flood {
+        publication.send(audio(ts));
+    }
+    let released: Vec<String> = (1..=MAX_HELD_FRAMES as u32)
+        .map(|ts| format!("a{ts}"))
+        .collect();
+    assert_eq!(
+        taken_marked(&outbox),
+        released,
+        "a full hold is released at once"
+    );
+    assert_eq!(
+        sim.hubs[0].holding.borrow().len(),
+        1,
+        "the next frame waits again"
+    );
+}
