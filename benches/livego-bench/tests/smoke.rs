@@ -205,6 +205,18 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The end of a run: the server must still be running; it is then stopped and `dir`
+    /// removed.
+    fn assert_survived_and_clean_up(mut self, dir: &Path) {
+        assert!(
+            self.is_alive(),
+            "the server died under the load generator:\n{}",
+            self.log()
+        );
+        drop(self);
+        let _ = fs::remove_dir_all(dir);
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -298,7 +310,7 @@ fn bench_smoke_rtmp_and_http_flv_players() {
     let clip = test_clip(&dir);
     let clip_bits = fs::metadata(&clip).expect("clip").len() as f64 * 8.0;
     let clip_mbit_s = clip_bits / f64::from(CLIP_SECS) / 1e6;
-    let mut server = Server::start(&dir, "");
+    let server = Server::start(&dir, "");
     let load = Load {
         rtmp_players: 20,
         http_players: 5,
@@ -326,13 +338,7 @@ fn bench_smoke_rtmp_and_http_flv_players() {
         "delivered {delivered:.2} Mbit/s, expected ~{expected:.2} ({clip_mbit_s:.3} x {players})\n\
          {report}"
     );
-    assert!(
-        server.is_alive(),
-        "the server died under the load generator:\n{}",
-        server.log()
-    );
-    drop(server);
-    let _ = fs::remove_dir_all(&dir);
+    server.assert_survived_and_clean_up(&dir);
 }
 
 /// `play_merge_ms` bounds the latency it adds: a player's writer sends at most every 200 ms,
@@ -345,7 +351,7 @@ fn bench_smoke_play_merge_bounds_latency() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = work_dir("merge");
     let clip = test_clip(&dir);
-    let mut server = Server::start(&dir, &format!("play_merge_ms: {MERGE_MS}\n"));
+    let server = Server::start(&dir, &format!("play_merge_ms: {MERGE_MS}\n"));
     let load = Load {
         rtmp_players: 4,
         http_players: 2,
@@ -368,11 +374,5 @@ fn bench_smoke_play_merge_bounds_latency() {
         audio_p99 < merge + AUDIO_WAIT_MS + MARGIN_MS,
         "audio p99 {audio_p99} ms\n{report}"
     );
-    assert!(
-        server.is_alive(),
-        "the server died under the load generator:\n{}",
-        server.log()
-    );
-    drop(server);
-    let _ = fs::remove_dir_all(&dir);
+    server.assert_survived_and_clean_up(&dir);
 }
